@@ -1,0 +1,148 @@
+"""Writing job transitions to the database, each one guarded by the job's state.
+
+The order that makes crashes harmless: the job row is written (pending) and
+committed before the backend is asked; the backend id is stored right after.
+A guarded update that changes no row means someone else already decided the
+job's fate (a cancel, another agent): the caller must not overrule it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from appliance import workarea
+from appliance.backends.base import JobSpec, JobStatus
+from appliance.db import database
+from appliance.models import Job, Site, Test, TestSite
+from appliance.states import JOB_FINAL, JobState, job_sources
+
+_ACTIVE_COLUMNS = (Job.id, Job.state, Job.backend_id, Job.work_dir, Job.submitted_at,
+                   Job.started_at, Job.created_at, Job.attempt)
+
+
+@dataclass
+class ActiveJob:
+    id: int
+    state: str
+    backend_id: str | None
+    work_dir: str | None
+    submitted_at: float | None
+    started_at: float | None
+    created_at: float
+    attempt: int
+
+
+def active_jobs(test_id: int, site_id: int | None = None) -> list[ActiveJob]:
+    """Jobs of a test (optionally one site) that have not reached a final state."""
+    query = Job.select(*_ACTIVE_COLUMNS).where(
+        Job.test == test_id, Job.state.not_in([s.value for s in JOB_FINAL]))
+    if site_id is not None:
+        query = query.where(Job.site == site_id)
+    return [ActiveJob(*row) for row in query.tuples()]
+
+
+def jobs_by_id(ids: list[int]) -> list[ActiveJob]:
+    if not ids:
+        return []
+    return [ActiveJob(*row) for row in Job.select(*_ACTIVE_COLUMNS).where(Job.id.in_(ids)).tuples()]
+
+
+def create_pending(test: Test, test_site: TestSite, site: Site, count: int, now: float,
+                   host: str, work_dir: str) -> list[JobSpec]:
+    """Insert `count` pending jobs (committed), make their folders, return their specs."""
+    with database.atomic():
+        first = (TestSite.select(TestSite.jobs_created)
+                 .where(TestSite.id == test_site.id).scalar()) + 1
+        rows = [dict(test=test.id, site=site.id, attempt=first + n, state=JobState.PENDING.value,
+                     created_at=now, submit_host=host) for n in range(count)]
+        ids = [row[0] for row in Job.insert_many(rows).returning(Job.id).tuples().execute()]
+        (TestSite.update(jobs_created=TestSite.jobs_created + count)
+         .where(TestSite.id == test_site.id).execute())
+        test_site.jobs_created = first - 1 + count
+    specs = []
+    for job_id, row in zip(ids, rows):
+        folder = workarea.job_dir(work_dir, test.id, site.name, job_id)
+        spec = JobSpec(job_id=job_id, test_id=test.id, site=site.name, attempt=row["attempt"],
+                       command=test.command, image=test.image, environment=test.environment,
+                       timeout=test.timeout, work_dir=folder,
+                       metrics_file=os.path.join(folder, test.metrics_file))
+        os.makedirs(folder, exist_ok=True)
+        workarea.write_json(os.path.join(folder, workarea.SPEC_FILE), spec.__dict__)
+        specs.append(spec)
+    return specs
+
+
+def record_submitted(submitted: list[tuple[int, str, str]], now: float,
+                     running: bool) -> set[int]:
+    """Store backend ids of jobs just submitted: [(job id, backend id, folder)].
+
+    Returns the ids whose row was no longer pending (decided by someone else).
+    """
+    state = JobState.RUNNING if running else JobState.SUBMITTED
+    refused = set()
+    with database.atomic():
+        for job_id, backend_id, folder in submitted:
+            values = dict(state=state.value, backend_id=backend_id, submitted_at=now,
+                          work_dir=folder)
+            if running:
+                values["started_at"] = now
+            changed = (Job.update(**values)
+                       .where(Job.id == job_id, Job.state == JobState.PENDING.value).execute())
+            if not changed:
+                refused.add(job_id)
+    return refused
+
+
+def record_statuses(changes: list[tuple[ActiveJob, JobStatus]], now: float,
+                    metrics_file: str) -> int:
+    """Apply what polls learnt; returns how many rows changed."""
+    changed = 0
+    with database.atomic():
+        for job, status in changes:
+            changed += _apply(job, status, now, metrics_file)
+    return changed
+
+
+def _apply(job: ActiveJob, status: JobStatus, now: float, metrics_file: str) -> int:
+    target = status.state
+    if target.value == job.state:
+        return 0
+    values: dict = {"state": target.value}
+    started = job.started_at or status.started_at
+    if target is JobState.RUNNING:
+        values["started_at"] = started or now
+    if target in JOB_FINAL:
+        ended = status.ended_at or now
+        values.update(ended_at=ended, exit_code=status.exit_code, reason=status.reason,
+                      cpu_seconds=status.cpu_seconds)
+        if started is not None:
+            values.update(started_at=started, wall_seconds=max(0.0, ended - started))
+        values.update(_metrics(job, status, metrics_file))
+    sources = [s.value for s in job_sources(target)]
+    return Job.update(**values).where(Job.id == job.id, Job.state.in_(sources)).execute()
+
+
+def _metrics(job: ActiveJob, status: JobStatus, metrics_file: str) -> dict:
+    if status.metrics is not None:
+        return {"metrics": status.metrics}
+    if not job.work_dir:
+        return {}
+    metrics, problem = workarea.read_metrics(os.path.join(job.work_dir, metrics_file))
+    if problem and status.state is JobState.COMPLETED:
+        return {"metrics": None, "reason": problem}
+    return {"metrics": metrics} if metrics is not None else {}
+
+
+def end_jobs(jobs: list[ActiveJob], state: JobState, reason: str, now: float) -> int:
+    """Give jobs a final state decided by the agent (killed, lost, failed)."""
+    changed = 0
+    sources = [s.value for s in job_sources(state)]
+    with database.atomic():
+        for job in jobs:
+            started = job.started_at
+            values = dict(state=state.value, reason=reason, ended_at=now)
+            if started is not None:
+                values["wall_seconds"] = max(0.0, now - started)
+            changed += Job.update(**values).where(Job.id == job.id,
+                                                  Job.state.in_(sources)).execute()
+    return changed

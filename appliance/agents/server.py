@@ -1,0 +1,175 @@
+"""Server agent: decides, never executes. It never calls a backend.
+
+Duties, each run on its own period by `schedule`:
+- keep one live test for every active functional template;
+- assign tests waiting to be scheduled to the live submit host with least load;
+- move the tests of a submit host whose heartbeat stopped to a live host;
+- refresh the summaries of tests in progress.
+"""
+from __future__ import annotations
+
+import logging
+
+import peewee as pw
+import schedule
+
+from appliance import summary
+from appliance.agents.runner import Heartbeat
+from appliance.config import Config
+from appliance.db import database
+from appliance.lifecycle import TransitionRefused, add_log, create_test, move_test
+from appliance.models import Agent, Job, Template, Test, TestSite
+from appliance.states import JOB_ACTIVE, TEST_FINAL, TEST_ON_SUBMIT_HOST, Category, Severity
+from appliance.states import TestState
+
+log = logging.getLogger(__name__)
+ACTOR = "server"
+_LIVE_FUNCTIONAL = (TestState.TOBESCHEDULED, TestState.SCHEDULED, TestState.SUBMITTING,
+                    TestState.RUNNING)
+
+
+def _values(states) -> list[str]:
+    return [s.value for s in states]
+
+
+class ServerAgent:
+    role = "server"
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.heartbeat = Heartbeat(self.role, config.hostname, config.heartbeat_interval)
+        self.scheduler = schedule.Scheduler()
+        self._now = 0.0
+        self._started = False
+        for duty, period in ((self.create_functional_tests, config.server_interval),
+                             (self.assign_tests, config.server_interval),
+                             (self.fail_over_dead_hosts, config.server_interval),
+                             (self.refresh_summaries, config.summary_interval)):
+            self.scheduler.every(period).seconds.do(self._run_duty, duty)
+
+    def _run_duty(self, duty) -> None:
+        duty(self._now)
+
+    def loop_once(self, now: float) -> float:
+        """Run the duties that are due (all of them on the first call); return
+        seconds until the next one is due."""
+        self._now = now
+        if not self._started:
+            self._started = True
+            self.scheduler.run_all()
+        self.scheduler.run_pending()
+        return max(0.05, self.scheduler.idle_seconds or self.config.server_interval)
+
+    def run_all(self, now: float) -> None:
+        """Run every duty once, due or not (start-up and tests)."""
+        self._now = now
+        self.scheduler.run_all()
+
+    def load(self) -> int:
+        return 0
+
+    def teardown(self) -> None:
+        self.scheduler.clear()
+
+    # -- duties -------------------------------------------------------------
+
+    def create_functional_tests(self, now: float) -> list[Test]:
+        """A new test for every active functional template that has no live one."""
+        created = []
+        templates = Template.select().where(Template.category == Category.FUNCTIONAL.value,
+                                            Template.active == True)  # noqa: E712
+        for template in templates:
+            tests = Test.select().where(Test.template == template.id)
+            if tests.where(Test.state.in_(_values(_LIVE_FUNCTIONAL))).exists():
+                continue
+            last = tests.where(Test.state == TestState.COMPLETED.value).order_by(
+                Test.end_at.desc()).first()
+            start = max(now, last.end_at) if last else now
+            test = create_test(template, start, start + template.duration, owner=ACTOR,
+                               state=TestState.TOBESCHEDULED)
+            log.info("functional template %s: created test %s", template.name, test.id)
+            created.append(test)
+        return created
+
+    def live_submit_hosts(self, now: float) -> dict[str, int]:
+        """{host: load} of submit agents whose heartbeat is recent."""
+        rows = Agent.select(Agent.host, Agent.load).where(
+            Agent.role == "submit", Agent.heartbeat_at >= now - self.config.agent_dead_after)
+        return dict(rows.tuples())
+
+    def _expected_load(self) -> dict[str, int]:
+        """Jobs that tests assigned but not yet started will bring, per host."""
+        in_flight = pw.fn.SUM(TestSite.max_running + TestSite.min_queue_depth)
+        rows = (TestSite.select(Test.submit_host, in_flight).join(Test)
+                .where(Test.state == TestState.SCHEDULED.value).group_by(Test.submit_host))
+        return dict(rows.tuples())
+
+    def _test_weight(self, test_id: int) -> int:
+        return (TestSite.select(pw.fn.SUM(TestSite.max_running + TestSite.min_queue_depth))
+                .where(TestSite.test == test_id).scalar() or 0)
+
+    def assign_tests(self, now: float) -> int:
+        """Give each test waiting to be scheduled to the least loaded live host."""
+        waiting = list(Test.select().where(Test.state == TestState.TOBESCHEDULED.value)
+                       .order_by(Test.start_at, Test.id))
+        if not waiting:
+            return 0
+        for test in [t for t in waiting if t.end_at <= now]:
+            move_test(test.id, TestState.ERROR, ACTOR, "its end time passed before a submit "
+                      "host could take it", at=now)
+        hosts = self.live_submit_hosts(now)
+        if not hosts:
+            log.warning("%d tests wait for a live submit agent", len(waiting))
+            return 0
+        for host, expected in self._expected_load().items():
+            if host in hosts:
+                hosts[host] += expected
+        assigned = 0
+        for test in [t for t in waiting if t.end_at > now]:
+            host = min(hosts, key=lambda h: (hosts[h], h))
+            try:
+                move_test(test.id, TestState.SCHEDULED, ACTOR, f"assigned to {host}", at=now,
+                          submit_host=host)
+            except TransitionRefused as refused:
+                log.info("%s", refused)
+                continue
+            hosts[host] += self._test_weight(test.id)
+            assigned += 1
+        return assigned
+
+    def fail_over_dead_hosts(self, now: float) -> int:
+        """Move tests (and ended tests with jobs still out) off hosts that stopped beating."""
+        hosts = self.live_submit_hosts(now)
+        owned = (Test.select(Test.id, Test.submit_host)
+                 .where(Test.submit_host.is_null(False),
+                        Test.submit_host.not_in(list(hosts) or [""]),
+                        Test.state.in_(_values(TEST_ON_SUBMIT_HOST)) | (
+                            Test.state.in_(_values(TEST_FINAL)) & pw.fn.EXISTS(
+                                Job.select(Job.id).where(
+                                    Job.test == Test.id,
+                                    Job.state.in_(_values(JOB_ACTIVE))))))
+                 .tuples())
+        moved = 0
+        for test_id, dead_host in list(owned):
+            if not hosts:
+                log.warning("test %s is on dead host %s and no submit host is alive", test_id,
+                            dead_host)
+                continue
+            host = min(hosts, key=lambda h: (hosts[h], h))
+            with database.atomic():
+                changed = (Test.update(submit_host=host)
+                           .where(Test.id == test_id, Test.submit_host == dead_host).execute())
+                if changed:
+                    add_log(test_id, f"submit host {dead_host} stopped responding: moved to "
+                            f"{host}", Severity.WARNING, ACTOR, at=now)
+            hosts[host] += self._test_weight(test_id)
+            moved += changed
+        return moved
+
+    def refresh_summaries(self, now: float) -> int:
+        tests = Test.select(Test.id).where(Test.state.in_(_values(TEST_ON_SUBMIT_HOST)))
+        count = 0
+        for (test_id,) in tests.tuples():
+            summary.refresh(test_id, now)
+            count += 1
+        return count

@@ -1,0 +1,284 @@
+"""Submit agent: runs the tests assigned to its host through their sites' backends.
+
+One iteration, for every test assigned here: start it at its start time
+(work area), then per site poll the backend, enforce timeouts and keep the load
+(generate -> submit -> report); at the end time kill what is left and complete
+the test. Cancelled tests get their jobs killed. Everything it knows lives in
+the database and the work area, so a restarted agent (or one taking over a dead
+host's tests) simply carries on: that is re-adoption.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import time
+
+from appliance import summary, workarea
+from appliance.agents import jobbook, load
+from appliance.agents.jobbook import ActiveJob
+from appliance.agents.runner import Heartbeat
+from appliance.backends import Backend, BackendError, SettingsError, make_backend
+from appliance.config import Config
+from appliance.lifecycle import TransitionRefused, add_log, move_test
+from appliance.models import Job, Site, Test, TestSite
+from appliance.states import JOB_ACTIVE, TEST_FINAL, TEST_ON_SUBMIT_HOST, JobState, Severity
+from appliance.states import SiteStatus, TestState
+
+log = logging.getLogger(__name__)
+KILL_ATTEMPTS = 5  # failed kills of a job before it is given up as lost
+
+
+class SubmitAgent:
+    role = "submit"
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.host = config.hostname
+        self.heartbeat = Heartbeat(self.role, self.host, config.heartbeat_interval)
+        self._backends: dict[int, tuple[str, Backend]] = {}
+        self._next_poll: dict[tuple[int, int], float] = {}
+        self._kill_failures: collections.Counter = collections.Counter()
+        self._in_flight = 0
+        self._busy = False
+        self._noted: set[tuple] = set()
+
+    # -- the loop ---------------------------------------------------------
+
+    def loop_once(self, now: float) -> float:
+        """One pass over this host's tests; returns seconds until the next is useful."""
+        self._in_flight = 0
+        self._busy = False
+        tests = (Test.select().where(Test.submit_host == self.host,
+                                     Test.state.in_([s.value for s in TEST_ON_SUBMIT_HOST]))
+                 .order_by(Test.id))
+        for test in tests:
+            try:
+                self._work_on(test, now)
+            except TransitionRefused as refused:  # changed under us (cancel, reassignment)
+                log.info("test %s: %s", test.id, refused)
+        self._kill_jobs_of_ended_tests(now)
+        return 0.0 if self._busy else self._wait(now)
+
+    def load(self) -> int:
+        return self._in_flight
+
+    def teardown(self) -> None:
+        # Jobs keep running: whoever runs this host's tests next re-adopts them.
+        for _, backend in self._backends.values():
+            backend.close()
+
+    def _wait(self, now: float) -> float:
+        upcoming = [when - now for when in self._next_poll.values()]
+        return max(0.05, min(upcoming + [self.config.submit_interval]))
+
+    # -- one test ---------------------------------------------------------
+
+    def _work_on(self, test: Test, now: float) -> None:
+        state = TestState(test.state)
+        if state is TestState.SCHEDULED:
+            if now < test.start_at:
+                return
+            self._start(test, now)
+        if now >= test.end_at:
+            self._finish(test, now, "end time reached")
+            return
+        done = True
+        for test_site, site in self._sites_of(test):
+            done &= self._serve_site(test, test_site, site, now)
+        if TestState(test.state) is TestState.SUBMITTING:
+            self._move(test, TestState.RUNNING, now)
+        if done:
+            self._finish(test, now, "every site reached its job limit and all jobs ended")
+
+    def _sites_of(self, test: Test) -> list[tuple[TestSite, Site]]:
+        rows = (TestSite.select(TestSite, Site).join(Site)
+                .where(TestSite.test == test.id).order_by(Site.name))
+        return [(row, row.site) for row in rows]
+
+    def _move(self, test: Test, target: TestState, now: float, reason: str = "") -> None:
+        move_test(test.id, target, f"submit:{self.host}", reason, at=now,
+                  only_if=(Test.submit_host == self.host))
+        test.state = target.value
+
+    def _start(self, test: Test, now: float) -> None:
+        folder = workarea.test_dir(self.config.work_dir, test.id)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            workarea.write_json(os.path.join(folder, workarea.TEST_FILE), _describe(test))
+        except OSError as error:
+            self._move(test, TestState.ERROR, now, f"cannot create the work area: {error}")
+            raise TransitionRefused(f"work area failed: {error}") from error
+        self._move(test, TestState.SUBMITTING, now, f"work area {folder}")
+
+    def _finish(self, test: Test, now: float, reason: str) -> None:
+        for test_site, site in self._sites_of(test):
+            jobs = jobbook.active_jobs(test.id, site.id)
+            if jobs:
+                backend = self._backend(site)
+                self._end(backend, jobs, JobState.KILLED, "still active at the end of the test",
+                          now)
+        if jobbook.active_jobs(test.id):
+            self._busy = True  # a kill failed; try again next iteration
+            return
+        summary.refresh(test.id, now)
+        self._move(test, TestState.COMPLETED, now, reason)
+
+    # -- one site of a test -------------------------------------------------
+
+    def _serve_site(self, test: Test, test_site: TestSite, site: Site, now: float) -> bool:
+        """Poll, enforce timeouts, keep the load. True when the site is finished."""
+        try:
+            backend = self._backend(site)
+        except SettingsError as error:
+            self._note_once(test, site, f"site {site.name} unusable: {error}")
+            return True
+        jobs = jobbook.active_jobs(test.id, site.id)
+        jobs = self._adopt_interrupted(backend, jobs, now)
+        key = (test.id, site.id)
+        if now >= self._next_poll.get(key, 0.0):
+            jobs = self._poll(test, backend, jobs, now)
+            self._next_poll[key] = now + (self.config.poll_interval or backend.poll_interval)
+        jobs = self._enforce_timeout(test, backend, jobs, now)
+        self._in_flight += len(jobs)
+        finished = load.site_done(test_site.max_running, test_site.min_queue_depth,
+                                  test_site.resubmit, test_site.job_cap, test_site.jobs_created)
+        if finished:
+            return not jobs
+        if site.status == SiteStatus.OFFLINE.value:
+            self._note_once(test, site, f"site {site.name} is offline: no jobs sent")
+            return False
+        count = load.jobs_to_submit(test_site.max_running, test_site.min_queue_depth,
+                                    test_site.resubmit, test_site.job_cap, len(jobs),
+                                    test_site.jobs_created, self.config.submit_batch)
+        if count:
+            self._submit(test, test_site, site, backend, count, now)
+            self._in_flight += count
+            self._next_poll.setdefault(key, now + backend.poll_interval)
+        return False
+
+    def _submit(self, test, test_site, site, backend: Backend, count: int, now: float) -> None:
+        specs = jobbook.create_pending(test, test_site, site, count, now, self.host,
+                                       self.config.work_dir)
+        submitted, failed = [], []
+        for spec in specs:
+            try:
+                submitted.append((spec.job_id, backend.submit(spec), spec.work_dir))
+            except BackendError as error:
+                failed.append((spec, str(error)))
+        refused = jobbook.record_submitted(submitted, time.time(), backend.starts_immediately)
+        if refused:  # decided meanwhile by someone else: do not let them run untracked
+            backend.kill({bid: folder for jid, bid, folder in submitted if jid in refused})
+        for spec, message in failed:
+            job = ActiveJob(spec.job_id, JobState.PENDING.value, None, spec.work_dir, None, None,
+                            now, spec.attempt)
+            jobbook.end_jobs([job], JobState.FAILED, f"submit failed: {message}", now)
+        if len(submitted) == count == self.config.submit_batch:
+            self._busy = True  # more may be wanted at once
+
+    def _adopt_interrupted(self, backend: Backend, jobs: list[ActiveJob],
+                           now: float) -> list[ActiveJob]:
+        """Pending jobs with no backend id were being submitted when an agent died."""
+        interrupted = [j for j in jobs if j.state == JobState.PENDING.value and not j.backend_id]
+        if not interrupted:
+            return jobs
+        adopted, vanished = [], []
+        for job in interrupted:
+            folder = job.work_dir or self._folder_of(job)
+            backend_id = backend.recover(folder) if os.path.isdir(folder) else None
+            if backend_id:
+                adopted.append((job.id, backend_id, folder))
+            else:
+                vanished.append(job)
+        jobbook.record_submitted(adopted, now, backend.starts_immediately)
+        jobbook.end_jobs(vanished, JobState.LOST,
+                         "the submitting agent stopped before the job was handed to the backend",
+                         now)
+        log.info("re-adopted %d interrupted submissions, %d never started", len(adopted),
+                 len(vanished))
+        settled = [j for j in jobs if j not in interrupted]
+        return settled + jobbook.jobs_by_id([job_id for job_id, _, _ in adopted])
+
+    def _folder_of(self, job: ActiveJob) -> str:
+        row = Job.select(Job.test, Site.name).join(Site).where(Job.id == job.id).tuples().get()
+        return workarea.job_dir(self.config.work_dir, row[0], row[1], job.id)
+
+    def _poll(self, test: Test, backend: Backend, jobs: list[ActiveJob],
+              now: float) -> list[ActiveJob]:
+        at_backend = {j.backend_id: j for j in jobs if j.backend_id}
+        if not at_backend:
+            return jobs
+        try:
+            statuses = backend.poll({bid: j.work_dir for bid, j in at_backend.items()})
+        except BackendError as error:
+            log.warning("test %s: poll of %s failed: %s", test.id, backend.name, error)
+            return jobs
+        changes = [(at_backend[bid], status) for bid, status in statuses.items()
+                   if bid in at_backend and status.state.value != at_backend[bid].state]
+        jobbook.record_statuses(changes, now, test.metrics_file)
+        for job, status in changes:
+            job.state = status.state.value
+            if status.state is JobState.RUNNING and job.started_at is None:
+                job.started_at = status.started_at or now
+        return [j for j in jobs if JobState(j.state) in JOB_ACTIVE]
+
+    def _enforce_timeout(self, test: Test, backend: Backend, jobs: list[ActiveJob],
+                         now: float) -> list[ActiveJob]:
+        expired = [j for j in jobs if j.state == JobState.RUNNING.value and j.started_at
+                   and now - j.started_at > test.timeout]
+        if expired:
+            self._end(backend, expired, JobState.FAILED, f"timeout after {test.timeout} s", now)
+        return [j for j in jobs if j not in expired]
+
+    def _end(self, backend: Backend, jobs: list[ActiveJob], state: JobState, reason: str,
+             now: float) -> None:
+        """Kill jobs at their backend and record their final state."""
+        at_backend = {j.backend_id: j.work_dir for j in jobs if j.backend_id}
+        try:
+            if at_backend:
+                backend.kill(at_backend)
+        except BackendError as error:
+            for job in jobs:
+                self._kill_failures[job.id] += 1
+            given_up = [j for j in jobs if self._kill_failures[j.id] >= KILL_ATTEMPTS]
+            jobbook.end_jobs(given_up, JobState.LOST, f"could not be killed: {error}", now)
+            return
+        jobbook.end_jobs(jobs, state, reason, now)
+
+    def _kill_jobs_of_ended_tests(self, now: float) -> None:
+        """Cancelled (or otherwise ended) tests: kill their jobs still at a backend."""
+        rows = (Job.select(Job.test, Job.site).join(Test)
+                .where(Test.submit_host == self.host,
+                       Test.state.in_([s.value for s in TEST_FINAL]),
+                       Job.state.in_([s.value for s in JOB_ACTIVE]))
+                .distinct().tuples())
+        for test_id, site_id in list(rows):
+            test = Test.get_by_id(test_id)
+            jobs = jobbook.active_jobs(test_id, site_id)
+            reason = f"test {test.state}"
+            self._end(self._backend(Site.get_by_id(site_id)), jobs, JobState.KILLED, reason, now)
+            summary.refresh(test_id, now)
+
+    # -- helpers ----------------------------------------------------------
+
+    def _backend(self, site: Site) -> Backend:
+        """The site's backend, rebuilt when its settings change."""
+        fingerprint = json.dumps([site.backend, site.backend_settings], sort_keys=True)
+        cached = self._backends.get(site.id)
+        if cached is None or cached[0] != fingerprint:
+            cached = (fingerprint, make_backend(site.backend, site.backend_settings, self.host))
+            self._backends[site.id] = cached
+        return cached[1]
+
+    def _note_once(self, test: Test, site: Site, message: str) -> None:
+        key = (test.id, site.id, message)
+        if key not in self._noted:
+            self._noted.add(key)
+            add_log(test.id, message, Severity.WARNING, f"submit:{self.host}")
+
+
+def _describe(test: Test) -> dict:
+    fields = ("id", "category", "command", "image", "environment", "timeout", "metrics_file",
+              "start_at", "end_at", "owner")
+    return {name: getattr(test, name) for name in fields} | {"template": test.template.name}

@@ -1,0 +1,128 @@
+"""The backend contract: how a submit agent runs jobs on one kind of resource.
+
+A backend instance serves one site (its settings come from the site row).
+`submit` one job, `poll` a batch, `kill` a batch. Capabilities are class
+attributes. Implementations raise BackendError for anything the agent should
+record as a failure rather than crash on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Mapping
+
+from appliance.states import JobState
+
+
+class BackendError(Exception):
+    """The backend could not do what was asked; the message says why."""
+
+
+class SettingsError(ValueError):
+    """A site's backend settings are invalid; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a backend needs to run one job."""
+    job_id: int
+    test_id: int
+    site: str
+    attempt: int
+    command: str
+    image: str | None
+    environment: dict
+    timeout: int
+    work_dir: str       # the job's own folder; exists before submit is called
+    metrics_file: str   # absolute path the payload may write its metrics to
+
+    def payload_environment(self) -> dict[str, str]:
+        """What every payload sees besides the template's own environment."""
+        return {**{str(k): str(v) for k, v in self.environment.items()},
+                "HC_JOB_DIR": self.work_dir, "HC_METRICS_FILE": self.metrics_file,
+                "HC_TEST_ID": str(self.test_id), "HC_SITE": self.site,
+                "HC_JOB_ID": str(self.job_id)}
+
+
+@dataclass
+class JobStatus:
+    """What a poll learnt about one job. Unknown fields stay None."""
+    state: JobState
+    started_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    cpu_seconds: float | None = None
+    reason: str | None = None
+    metrics: dict | None = None      # when the backend has them itself
+    extra: dict = field(default_factory=dict)
+
+
+class Backend:
+    """Base class. Subclasses set `name` and implement submit, poll and kill."""
+
+    name: ClassVar[str] = ""
+    # Seconds between polls of one site's jobs.
+    poll_interval: ClassVar[float] = 5.0
+    # True when a submitted job runs at once (no batch queue): the agent records
+    # it as running from submission on.
+    starts_immediately: ClassVar[bool] = False
+    # True for backends that only pretend to run jobs.
+    simulated: ClassVar[bool] = False
+
+    def __init__(self, settings: Mapping, host: str = ""):
+        self.settings = self.validate_settings(settings)
+        self.host = host
+
+    @classmethod
+    def validate_settings(cls, settings: Mapping) -> dict:
+        """Return the settings with defaults filled in; raise SettingsError if invalid."""
+        if settings:
+            raise SettingsError(f"backend {cls.name} takes no settings, got: "
+                                + ", ".join(sorted(settings)))
+        return {}
+
+    def submit(self, spec: JobSpec) -> str:
+        """Start the job; return its backend id. Raise BackendError if it cannot."""
+        raise NotImplementedError
+
+    def poll(self, jobs: Mapping[str, str]) -> dict[str, JobStatus]:
+        """Statuses for a batch of {backend id: job folder}.
+
+        Jobs missing from the answer are unchanged since the last poll. A job
+        the backend has no trace of is reported LOST with a reason.
+        """
+        raise NotImplementedError
+
+    def kill(self, jobs: Mapping[str, str]) -> None:
+        """Stop a batch of {backend id: job folder}; jobs already ended are fine."""
+        raise NotImplementedError
+
+    def recover(self, job_dir: str) -> str | None:
+        """The backend id of a job whose submission was interrupted, if it started.
+
+        Called for jobs left pending without an id by an agent that died while
+        submitting. None means the job left no trace and never ran.
+        """
+        return None
+
+    def close(self) -> None:
+        """Release connections; the agent calls this when it stops."""
+
+
+def check_number(settings: dict, name: str, lowest: float, highest: float | None = None):
+    value = settings[name]
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise SettingsError(f"{name} must be a number, not {value!r}")
+    if value < lowest or (highest is not None and value > highest):
+        bounds = f"between {lowest} and {highest}" if highest is not None else f"≥ {lowest}"
+        raise SettingsError(f"{name} must be {bounds}, not {value!r}")
+
+
+def merge_settings(backend: str, defaults: dict, settings: Mapping) -> dict:
+    """Defaults overlaid with `settings`; unknown names are refused."""
+    unknown = set(settings) - set(defaults)
+    if unknown:
+        raise SettingsError(f"unknown {backend} setting {sorted(unknown)[0]!r}; known: "
+                            + ", ".join(sorted(defaults)))
+    return {**defaults, **settings}
+
+

@@ -1,0 +1,103 @@
+"""Fake backend: a SIMULATED site, for tests and load simulation. It runs nothing.
+
+A job's fate is a pure function of its backend id and the clock: the id encodes
+the submit time, and a hash of the id decides the outcome. So a restarted agent
+gets the same answers, and ten thousand "running" jobs cost no memory here.
+Failures can be injected at submit, poll and kill.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import random
+import time
+from typing import Mapping
+
+from appliance.backends.base import Backend, BackendError, JobSpec, JobStatus, SettingsError
+from appliance.backends.base import check_number, merge_settings
+from appliance.states import JobState
+
+DEFAULTS = {
+    "queue_seconds": 0.0,        # time a job waits queued
+    "run_seconds": 1.0,          # shortest run time
+    "run_seconds_max": None,     # longest run time; None: always run_seconds
+    "failure_rate": 0.0,         # share of jobs that fail (0..1)
+    "exit_code": 1,              # exit code of failing jobs
+    "failure_reason": "simulated failure",
+    "fail_submit": 0.0,          # share of submissions refused
+    "fail_poll": 0.0,            # share of polls that raise
+    "fail_kill": 0.0,            # share of kills that raise
+    "metrics": {},               # metrics every completed job reports
+    "poll_interval": 1.0,
+}
+_sequence = itertools.count()
+
+
+class FakeBackend(Backend):
+    name = "fake"
+    simulated = True
+
+    def __init__(self, settings, host=""):
+        super().__init__(settings, host)
+        self.poll_interval = self.settings["poll_interval"]
+        self._killed: set[str] = set()
+        self._random = random.Random()
+
+    @classmethod
+    def validate_settings(cls, settings):
+        merged = merge_settings(cls.name, DEFAULTS, settings)
+        for name in ("queue_seconds", "run_seconds", "poll_interval"):
+            check_number(merged, name, 0)
+        for name in ("failure_rate", "fail_submit", "fail_poll", "fail_kill"):
+            check_number(merged, name, 0, 1)
+        if merged["run_seconds_max"] is not None:
+            check_number(merged, "run_seconds_max", merged["run_seconds"])
+        if not isinstance(merged["metrics"], dict):
+            raise SettingsError("metrics must be a mapping of names to numbers")
+        return merged
+
+    def submit(self, spec: JobSpec) -> str:
+        if self._random.random() < self.settings["fail_submit"]:
+            raise BackendError("simulated submit failure")
+        return f"fake-{os.getpid()}-{next(_sequence)}-{time.time():.3f}"
+
+    def poll(self, jobs: Mapping[str, str]) -> dict[str, JobStatus]:
+        if self._random.random() < self.settings["fail_poll"]:
+            raise BackendError("simulated poll failure")
+        now = time.time()
+        return {backend_id: self._status(backend_id, now) for backend_id in jobs
+                if backend_id not in self._killed}
+
+    def kill(self, jobs: Mapping[str, str]) -> None:
+        if self._random.random() < self.settings["fail_kill"]:
+            raise BackendError("simulated kill failure")
+        self._killed.update(jobs)
+
+    def _status(self, backend_id: str, now: float) -> JobStatus:
+        try:
+            submitted = float(backend_id.rsplit("-", 1)[1])
+        except (IndexError, ValueError):
+            return JobStatus(JobState.LOST, ended_at=now, reason=f"not a fake job id: {backend_id}")
+        draw = _fraction(backend_id)
+        settings = self.settings
+        started = submitted + settings["queue_seconds"]
+        longest = settings["run_seconds_max"] or settings["run_seconds"]
+        ended = started + settings["run_seconds"] + (longest - settings["run_seconds"]) * draw
+        if now < started:
+            return JobStatus(JobState.QUEUED)
+        if now < ended:
+            return JobStatus(JobState.RUNNING, started_at=started)
+        run = ended - started
+        if _fraction(backend_id + "/fate") < settings["failure_rate"]:
+            return JobStatus(JobState.FAILED, started_at=started, ended_at=ended,
+                             exit_code=settings["exit_code"], cpu_seconds=run,
+                             reason=settings["failure_reason"])
+        return JobStatus(JobState.COMPLETED, started_at=started, ended_at=ended, exit_code=0,
+                         cpu_seconds=run, metrics=dict(settings["metrics"]) or None)
+
+
+def _fraction(text: str) -> float:
+    """A stable number in [0, 1) derived from `text`."""
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64

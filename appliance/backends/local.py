@@ -1,0 +1,155 @@
+"""Local backend: each job is a process on this host, in its own session.
+
+A small /bin/sh wrapper runs in the job's folder, writes its pid, runs the
+payload with stdout and stderr in files, then writes a status file with the exit
+code and CPU times. The status file, not this process's memory, is the truth:
+an agent restarted while jobs ran learns their outcome from it.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Mapping
+
+from appliance.backends.base import Backend, BackendError, JobSpec, JobStatus, check_number
+from appliance.backends.base import merge_settings
+from appliance.states import JobState
+
+PID_FILE = "pid"
+STATUS_FILE = "status"
+
+# The status file ends with "end" so a reader never mistakes half a file for a
+# result; `times` reports the CPU used by the payload (the second line).
+WRAPPER = """cd "$1" || exit 111
+echo $$ > pid
+( eval "$2" ) </dev/null >stdout 2>stderr
+rc=$?
+{ echo "exit $rc"; times; echo end; } > status
+"""
+SHELL = "/bin/sh"
+BASE_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
+DEFAULTS = {"kill_grace": 2.0}
+
+
+class LocalBackend(Backend):
+    name = "local"
+    poll_interval = 0.5
+    starts_immediately = True
+
+    def __init__(self, settings, host=""):
+        super().__init__(settings, host)
+        self._children: set[int] = set()
+
+    @classmethod
+    def validate_settings(cls, settings):
+        merged = merge_settings(cls.name, DEFAULTS, settings)
+        check_number(merged, "kill_grace", 0, 60)
+        return merged
+
+    def submit(self, spec: JobSpec) -> str:
+        environment = {k: os.environ[k] for k in BASE_ENVIRONMENT if k in os.environ}
+        environment.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+        environment["HOME"] = spec.work_dir
+        environment.update(spec.payload_environment())
+        try:
+            pid = os.posix_spawn(SHELL, [SHELL, "-c", WRAPPER, "hc-job", spec.work_dir,
+                                         spec.command], environment, setsid=True)
+        except OSError as error:
+            raise BackendError(f"cannot start the job process: {error}") from error
+        self._children.add(pid)
+        return str(pid)
+
+    def poll(self, jobs: Mapping[str, str]) -> dict[str, JobStatus]:
+        self._reap()
+        statuses = {}
+        for backend_id, folder in jobs.items():
+            status = read_status(folder)
+            if status is None and not self._alive(int(backend_id), folder):
+                # It may have written its status between the two looks.
+                status = read_status(folder) or JobStatus(
+                    JobState.LOST, ended_at=time.time(),
+                    reason="job process ended without writing its status")
+            if status is not None:
+                statuses[backend_id] = status
+        return statuses
+
+    def kill(self, jobs: Mapping[str, str]) -> None:
+        targets = [int(i) for i, folder in jobs.items() if self._alive(int(i), folder)]
+        for pid in targets:
+            _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.settings["kill_grace"]
+        while targets and time.monotonic() < deadline:
+            time.sleep(0.05)
+            self._reap()
+            targets = [pid for pid in targets if _group_exists(pid)]
+        for pid in targets:
+            _signal_group(pid, signal.SIGKILL)
+        self._reap()
+
+    def recover(self, job_dir: str) -> str | None:
+        try:
+            with open(os.path.join(job_dir, PID_FILE)) as handle:
+                return handle.read().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def _reap(self) -> None:
+        """Collect our own ended children so they do not linger as zombies."""
+        for pid in list(self._children):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self._children.discard(pid)
+
+    def _alive(self, pid: int, folder: str) -> bool:
+        """Is `pid` still our job? Checked by its working folder, so that a
+        recycled pid after a restart is not mistaken for the job."""
+        if pid in self._children:
+            return True
+        try:
+            return os.readlink(f"/proc/{pid}/cwd") == os.path.realpath(folder)
+        except OSError:
+            return False
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_exists(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def read_status(folder: str) -> JobStatus | None:
+    """The outcome the wrapper wrote, or None while the job has not ended."""
+    path = os.path.join(folder, STATUS_FILE)
+    try:
+        with open(path) as handle:
+            lines = handle.read().split("\n")
+        ended_at = os.stat(path).st_mtime
+    except FileNotFoundError:
+        return None
+    if len(lines) < 4 or lines[3] != "end" or not lines[0].startswith("exit "):
+        return None
+    exit_code = int(lines[0][5:])
+    cpu = sum(_seconds(part) for part in lines[2].split())
+    if exit_code == 0:
+        return JobStatus(JobState.COMPLETED, ended_at=ended_at, exit_code=0, cpu_seconds=cpu)
+    return JobStatus(JobState.FAILED, ended_at=ended_at, exit_code=exit_code, cpu_seconds=cpu,
+                     reason=f"exit code {exit_code}")
+
+
+def _seconds(text: str) -> float:
+    """`times` prints 1m2.500000s (dash) or 1m2.500s (bash)."""
+    minutes, _, seconds = text.rstrip("s").partition("m")
+    return int(minutes) * 60 + float(seconds)

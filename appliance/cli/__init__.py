@@ -1,0 +1,55 @@
+"""`hc`: the command line. Parses, validates, connects, runs; the work is elsewhere.
+
+Bad input (unknown keys, wrong types, unknown names, a refused transition) ends
+with exit code 2 and one line on stderr, and changes nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import peewee
+
+from appliance import __version__, config as config_module
+from appliance.cli import catalog, processes, tests
+from appliance.db import DatabaseUnavailable
+from appliance.lifecycle import TransitionRefused
+from appliance.specs import SpecError
+
+USAGE_ERROR = 2
+
+
+class UsageError(Exception):
+    """Bad input on the command line."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hc", description="hc-appliance: test computing sites "
+                                     "with functional and stress tests.")
+    parser.add_argument("--version", action="version", version=f"hc-appliance {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    processes.add_commands(commands)
+    catalog.add_commands(commands)
+    tests.add_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = config_module.load()
+        logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return args.run(args, settings) or 0
+    except (SpecError, TransitionRefused, UsageError, ValueError, peewee.DoesNotExist,
+            config_module.ConfigError, DatabaseUnavailable) as error:
+        print(f"hc: error: {_one_line(error)}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+def _one_line(error: Exception) -> str:
+    if isinstance(error, peewee.DoesNotExist):
+        return f"no such {type(error).__name__.removesuffix('DoesNotExist').lower() or 'row'}"
+    return " ".join(str(error).split())

@@ -1,0 +1,156 @@
+"""Sites, templates and users on the command line."""
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+import time
+
+from werkzeug.security import generate_password_hash
+
+from appliance.cli.output import table, when
+from appliance.cli.processes import connect
+from appliance.db import database
+from appliance.models import Site, Template, User
+from appliance.specs import SITE_STATUSES, SpecError, check_site, name, parse_document
+from appliance.specs import parse_setting, save_template
+from appliance.states import Role
+
+
+def add_commands(commands) -> None:
+    site = commands.add_parser("site", help="computing sites").add_subparsers(
+        dest="site_command", required=True, metavar="ACTION")
+    add = site.add_parser("add", help="add a site")
+    add.add_argument("name")
+    add.add_argument("--backend", required=True, help="local, fake, ...")
+    add.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                     help="a backend setting (value read as JSON if it parses)")
+    add.add_argument("--cloud", default="")
+    add.add_argument("--tag", dest="tags", action="append", default=[])
+    add.set_defaults(run=site_add)
+    site.add_parser("list", help="list sites").set_defaults(run=site_list)
+    show = site.add_parser("show", help="one site in detail")
+    show.add_argument("name")
+    show.set_defaults(run=site_show)
+    status = site.add_parser("set-status", help="set a site's status by hand")
+    status.add_argument("name")
+    status.add_argument("status", choices=SITE_STATUSES)
+    status.add_argument("--reason", required=True)
+    status.set_defaults(run=site_set_status)
+
+    template = commands.add_parser("template", help="test templates").add_subparsers(
+        dest="template_command", required=True, metavar="ACTION")
+    add = template.add_parser("add", help="add a template from a YAML or JSON file ('-': stdin)")
+    add.add_argument("file")
+    add.add_argument("--replace", action="store_true", help="change an existing template")
+    add.set_defaults(run=template_add)
+    template.add_parser("list", help="list templates").set_defaults(run=template_list)
+    show = template.add_parser("show", help="one template in detail")
+    show.add_argument("name")
+    show.set_defaults(run=template_show)
+
+    user = commands.add_parser("user", help="accounts").add_subparsers(
+        dest="user_command", required=True, metavar="ACTION")
+    add = user.add_parser("add", help="add an account (password from stdin or a prompt)")
+    add.add_argument("name")
+    add.add_argument("--role", choices=[r.value for r in Role], default=Role.USER.value)
+    add.add_argument("--password-stdin", action="store_true")
+    add.set_defaults(run=user_add)
+
+
+def site_add(args, settings) -> int:
+    values = check_site(args.name, args.backend, dict(map(parse_setting, args.settings)),
+                        args.cloud, args.tags)
+    connect(settings)
+    if Site.get_or_none(Site.name == args.name):
+        raise SpecError(f"site {args.name!r} exists")
+    Site.create(**values)
+    print(f"site {args.name} added ({args.backend})")
+    return 0
+
+
+def site_list(args, settings) -> int:
+    connect(settings)
+    rows = [[s.name, s.backend, s.cloud, s.status, s.status_reason]
+            for s in Site.select().order_by(Site.name)]
+    print(table(["site", "backend", "cloud", "status", "reason"], rows))
+    return 0
+
+
+def site_show(args, settings) -> int:
+    connect(settings)
+    site = Site.get(Site.name == args.name)
+    for label, value in (("site", site.name), ("backend", site.backend),
+                         ("settings", json.dumps(site.backend_settings, sort_keys=True)),
+                         ("cloud", site.cloud), ("tags", ", ".join(site.tags)),
+                         ("status", site.status), ("reason", site.status_reason),
+                         ("since", when(site.status_changed_at))):
+        print(f"{label:9} {value}")
+    return 0
+
+
+def site_set_status(args, settings) -> int:
+    connect(settings)
+    changed = (Site.update(status=args.status, status_reason=args.reason,
+                           status_changed_at=time.time())
+               .where(Site.name == args.name).execute())
+    if not changed:
+        raise SpecError(f"no site named {args.name!r}")
+    print(f"site {args.name}: {args.status} ({args.reason})")
+    return 0
+
+
+def template_add(args, settings) -> int:
+    try:
+        source = sys.stdin.read() if args.file == "-" else open(args.file).read()
+    except OSError as error:
+        raise SpecError(f"{args.file}: {error.strerror}") from None
+    document = parse_document(source, args.file)
+    connect(settings)
+    template = save_template(document, replace=args.replace)
+    print(f"template {template.name} {'saved' if args.replace else 'added'} "
+          f"({template.category}, {len(document['sites'])} sites)")
+    return 0
+
+
+def template_list(args, settings) -> int:
+    connect(settings)
+    rows = [[t.name, t.category, "yes" if t.golden else "", "yes" if t.active else "no",
+             t.max_running, t.min_queue_depth, t.duration]
+            for t in Template.select().order_by(Template.category, Template.name)]
+    print(table(["template", "category", "golden", "active", "max running", "min queue",
+                 "duration s"], rows))
+    return 0
+
+
+def template_show(args, settings) -> int:
+    connect(settings)
+    template = Template.get(Template.name == args.name)
+    job = template.job_template
+    document = {
+        "name": template.name, "category": template.category, "golden": template.golden,
+        "description": template.description, "active": template.active,
+        "duration": template.duration, "sites": [ts.site.name for ts in template.template_sites],
+        "load": {k: getattr(template, k) for k in ("max_running", "min_queue_depth",
+                                                   "resubmit", "job_cap")},
+        "job": {k: getattr(job, k) for k in ("command", "image", "environment", "timeout",
+                                             "metrics_file")}}
+    print(json.dumps(document, indent=2))
+    return 0
+
+
+def user_add(args, settings) -> int:
+    name("user.name", args.name)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+    if len(password) < 8:
+        raise SpecError("user.password: must have at least 8 characters")
+    connect(settings)
+    with database.atomic():
+        if User.get_or_none(User.name == args.name):
+            raise SpecError(f"user {args.name!r} exists")
+        User.create(name=args.name, role=args.role, password_hash=generate_password_hash(password))
+    print(f"user {args.name} added ({args.role})")
+    return 0

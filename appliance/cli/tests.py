@@ -1,0 +1,176 @@
+"""Tests on the command line: create, approve, cancel, clone, show, list, set-load."""
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import time
+
+from appliance import lifecycle, summary
+from appliance.cli.output import percent, table, when
+from appliance.cli.processes import connect
+from appliance.config import parse_duration
+from appliance.models import Site, Template, Test, TestLog, TestSite
+from appliance.specs import SpecError
+from appliance.states import TestState
+
+
+def add_commands(commands) -> None:
+    test = commands.add_parser("test", help="functional and stress tests").add_subparsers(
+        dest="test_command", required=True, metavar="ACTION")
+    create = test.add_parser("create", help="a new test from a template")
+    create.add_argument("template")
+    create.add_argument("--start", default="now", help="now, +10m, or an ISO time (UTC)")
+    ends = create.add_mutually_exclusive_group()
+    ends.add_argument("--end", help="+1h or an ISO time (UTC)")
+    ends.add_argument("--duration", help="e.g. 30m; default: the template's duration")
+    create.add_argument("--site", dest="sites", action="append", help="only these sites")
+    _add_load_options(create)
+    create.add_argument("--send", action="store_true", help="send for approval at once")
+    create.add_argument("--approve", action="store_true", help="send and approve at once")
+    create.set_defaults(run=test_create)
+    for action, function in (("send-for-approval", lifecycle.send_for_approval),
+                             ("approve", lifecycle.approve), ("cancel", lifecycle.cancel)):
+        sub = test.add_parser(action, help=f"{action.replace('-', ' ')} a test")
+        sub.add_argument("id", type=int)
+        sub.set_defaults(run=lambda args, settings, f=function, a=action: _intent(args, settings,
+                                                                                   f, a))
+    clone = test.add_parser("clone", help="a new draft with another test's settings")
+    clone.add_argument("id", type=int)
+    clone.add_argument("--start", default="now")
+    clone.set_defaults(run=test_clone)
+    show = test.add_parser("show", help="a test with its per-site summary")
+    show.add_argument("id", type=int)
+    show.add_argument("--log", action="store_true", help="also print the test log")
+    show.set_defaults(run=test_show)
+    listing = test.add_parser("list", help="list tests")
+    listing.add_argument("--state", choices=[s.value for s in TestState])
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(run=test_list)
+    load = test.add_parser("set-load", help="change a site's load knobs in a test")
+    load.add_argument("id", type=int)
+    load.add_argument("site")
+    _add_load_options(load)
+    load.set_defaults(run=test_set_load)
+
+
+def _add_load_options(parser) -> None:
+    parser.add_argument("--max-running", type=int)
+    parser.add_argument("--min-queue-depth", type=int)
+    parser.add_argument("--resubmit", action="store_true", default=None)
+    parser.add_argument("--no-resubmit", dest="resubmit", action="store_false")
+    parser.add_argument("--job-cap", type=int)
+
+
+def _load_options(args) -> dict:
+    knobs = {k: getattr(args, k) for k in lifecycle.LOAD_KNOBS if getattr(args, k) is not None}
+    for knob, value in knobs.items():
+        lifecycle.check_knob(knob, value)
+    return knobs
+
+
+def actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def parse_when(text: str, now: float) -> float:
+    """'now', '+10m' (relative), or an ISO 8601 time (UTC unless it says otherwise)."""
+    if text == "now":
+        return now
+    if text.startswith("+"):
+        return now + parse_duration(text[1:])
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise SpecError(f"{text!r} is not a time: use now, +10m or 2026-01-31T12:00") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.timestamp()
+
+
+def test_create(args, settings) -> int:
+    now = time.time()
+    start = parse_when(args.start, now)
+    load = _load_options(args)
+    connect(settings)
+    template = Template.get_or_none(Template.name == args.template)
+    if template is None:
+        raise SpecError(f"no template named {args.template!r}")
+    if args.end:
+        end = parse_when(args.end, start if args.end.startswith("+") else now)
+    else:
+        end = start + (parse_duration(args.duration) if args.duration else template.duration)
+    sites = None
+    if args.sites:
+        sites = list(Site.select().where(Site.name.in_(args.sites)))
+        missing = set(args.sites) - {s.name for s in sites}
+        if missing:
+            raise SpecError(f"unknown site {sorted(missing)[0]!r}")
+    test = lifecycle.create_test(template, start, end, owner=actor(), sites=sites, load=load)
+    if args.send or args.approve:
+        lifecycle.send_for_approval(test.id, actor())
+    if args.approve:
+        lifecycle.approve(test.id, actor())
+    print(f"test {test.id} created ({Test.get_by_id(test.id).state}), "
+          f"{when(start)} to {when(end)}")
+    return 0
+
+
+def _intent(args, settings, function, action: str) -> int:
+    connect(settings)
+    function(args.id, actor())
+    print(f"test {args.id}: {Test.get_by_id(args.id).state}")
+    return 0
+
+
+def test_clone(args, settings) -> int:
+    connect(settings)
+    source = Test.get_by_id(args.id)
+    test = lifecycle.clone_test(source, actor(), start_at=parse_when(args.start, time.time()))
+    print(f"test {test.id} cloned from test {source.id} (draft)")
+    return 0
+
+
+def test_show(args, settings) -> int:
+    connect(settings)
+    test = Test.get_by_id(args.id)
+    print(f"test {test.id}  {test.category}  template {test.template.name}  state {test.state}"
+          + (f" ({test.state_reason})" if test.state_reason else ""))
+    print(f"  {when(test.start_at)} -> {when(test.end_at)}  host {test.submit_host or '-'}  "
+          f"owner {test.owner}")
+    counts = summary.counts_by_site(test.id)
+    rows = []
+    for test_site in TestSite.select(TestSite, Site).join(Site).where(TestSite.test == test.id):
+        c = summary.add_efficiency(counts.get(test_site.site_id, summary.empty_counts()))
+        rows.append([test_site.site.name, c["jobs_total"], c["jobs_pending"] + c["jobs_queued"],
+                     c["jobs_running"], c["jobs_completed"], c["jobs_failed"], c["jobs_killed"],
+                     c["jobs_lost"], percent(c["efficiency"]), test_site.max_running,
+                     test_site.min_queue_depth, "on" if test_site.resubmit else "off"])
+    print(table(["site", "total", "queued", "running", "completed", "failed", "killed", "lost",
+                 "efficiency", "max run", "min queue", "resubmit"], rows))
+    if args.log:
+        for line in TestLog.select().where(TestLog.test == test.id).order_by(TestLog.id):
+            print(f"{when(line.at)}  {line.severity:12} {line.actor:16} {line.message}")
+    return 0
+
+
+def test_list(args, settings) -> int:
+    connect(settings)
+    query = Test.select(Test, Template).join(Template).order_by(Test.id.desc()).limit(args.limit)
+    if args.state:
+        query = query.where(Test.state == args.state)
+    rows = [[t.id, t.state, t.category, t.template.name, t.submit_host, when(t.start_at),
+             when(t.end_at), t.jobs_total, percent(t.efficiency)] for t in query]
+    print(table(["id", "state", "category", "template", "host", "start", "end", "jobs",
+                 "efficiency"], rows))
+    return 0
+
+
+def test_set_load(args, settings) -> int:
+    knobs = _load_options(args)
+    if not knobs:
+        raise SpecError("give at least one of --max-running, --min-queue-depth, --resubmit, "
+                        "--no-resubmit, --job-cap")
+    connect(settings)
+    changes = lifecycle.set_load(args.id, args.site, actor(), **knobs)
+    print("\n".join(changes) or "nothing changed")
+    return 0

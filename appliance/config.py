@@ -1,0 +1,208 @@
+"""Settings: a pure function of an environment mapping.
+
+Every variable starts with HC_. `SETTINGS` is the one table of names, defaults
+and units; the README repeats it. `load(environ)` validates everything once and
+raises ConfigError naming the variable and how to fix it.
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import dataclass, fields
+from typing import Callable, Mapping
+
+ROLES = ("all", "web", "server", "submit")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ConfigError(ValueError):
+    """A setting has a value the appliance cannot use."""
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(text: str) -> float:
+    """'5' -> 5.0, '250ms' -> 0.25, '2m' -> 120.0, '1h' -> 3600.0."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a duration: give seconds like 5, or 250ms, 5s, 2m, 1h")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _positive_duration(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError(f"{text!r} must be more than zero")
+    return seconds
+
+
+def _positive_int(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+    if number < 1:
+        raise ValueError(f"{text!r} must be 1 or more")
+    return number
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(f"{text!r} is not one of: {', '.join(allowed)}")
+        return text
+    return parse
+
+
+def _text(text: str) -> str:
+    return text
+
+
+def _flag(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{text!r} is not a yes/no value: use 1 or 0")
+
+
+@dataclass(frozen=True)
+class Setting:
+    field: str
+    default: str | None  # None: derived from other settings, see Config.derive
+    unit: str
+    help: str
+    parse: Callable[[str], object]
+
+    @property
+    def env_name(self) -> str:
+        return "HC_" + self.field.upper()
+
+
+SETTINGS = (
+    Setting("role", "all", "name", "which programs run: " + ", ".join(ROLES), _choice(*ROLES)),
+    Setting("data_dir", "./hc-data", "path", "SQLite database and default work area", _text),
+    Setting("work_dir", None, "path", "per-test work areas; default DATA_DIR/work", _text),
+    Setting("database_url", None, "URL",
+            "sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB; default SQLite in DATA_DIR",
+            _text),
+    Setting("hostname", None, "name", "this node's name among agents; default the host name",
+            _text),
+    Setting("log_level", "info", "name", "one of " + ", ".join(LOG_LEVELS), _choice(*LOG_LEVELS)),
+    Setting("heartbeat_interval", "5", "s", "how often an agent writes its heartbeat",
+            _positive_duration),
+    Setting("agent_dead_after", "30", "s", "heartbeat age after which an agent counts as dead",
+            _positive_duration),
+    Setting("server_interval", "5", "s", "server agent: scheduling, assignment, failover",
+            _positive_duration),
+    Setting("summary_interval", "10", "s", "server agent: refresh of test summaries",
+            _positive_duration),
+    Setting("submit_interval", "1", "s", "submit agent: pause between iterations when idle",
+            _positive_duration),
+    Setting("poll_interval", "0", "s", "override every backend's own poll interval; 0 = keep",
+            parse_duration),
+    Setting("submit_batch", "500", "jobs", "most jobs one site gets per submit iteration",
+            _positive_int),
+    Setting("db_wait", "60", "s", "how long to wait for the database at start",
+            _positive_duration),
+    Setting("web_bind", "127.0.0.1:8000", "host:port", "address of the web UI", _text),
+    Setting("web_workers", "2", "processes", "gunicorn workers of the web UI", _positive_int),
+    Setting("secret_key", "", "text", "signs web sessions; required outside development",
+            _text),
+    Setting("dev", "1", "0/1", "development mode: allows default secrets", _flag),
+)
+SETTINGS_BY_FIELD = {s.field: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Config:
+    role: str
+    data_dir: str
+    work_dir: str
+    database_url: str
+    hostname: str
+    log_level: str
+    heartbeat_interval: float
+    agent_dead_after: float
+    server_interval: float
+    summary_interval: float
+    submit_interval: float
+    poll_interval: float
+    submit_batch: int
+    db_wait: float
+    web_bind: str
+    web_workers: int
+    secret_key: str
+    dev: bool
+
+    def replace(self, **changes) -> "Config":
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Config(**values)
+
+
+def load(environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate every HC_ setting; raise ConfigError on the first bad one."""
+    environ = os.environ if environ is None else environ
+    _refuse_unknown(environ)
+    values = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.env_name, setting.default)
+        if raw is None:
+            values[setting.field] = None
+            continue
+        try:
+            values[setting.field] = setting.parse(raw)
+        except ValueError as error:
+            raise ConfigError(f"{setting.env_name}: {error} ({setting.help})") from None
+    return Config(**_derive(values))
+
+
+def _derive(values: dict) -> dict:
+    data_dir = os.path.abspath(values["data_dir"])
+    values["data_dir"] = data_dir
+    values["work_dir"] = os.path.abspath(values["work_dir"] or os.path.join(data_dir, "work"))
+    values["database_url"] = values["database_url"] or "sqlite:///" + os.path.join(
+        data_dir, "hc.sqlite")
+    values["hostname"] = values["hostname"] or socket.gethostname()
+    if values["agent_dead_after"] <= values["heartbeat_interval"]:
+        raise ConfigError(
+            "HC_AGENT_DEAD_AFTER must be longer than HC_HEARTBEAT_INTERVAL, or live agents "
+            "would be taken for dead (a few heartbeats, e.g. 6x, is usual)")
+    if not values["database_url"].startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigError("HC_DATABASE_URL: must start with sqlite:/// or postgresql://")
+    return values
+
+
+# Variables the appliance reads that are not settings of the agents (tests, images, payloads).
+_OTHER_KNOWN = {"HC_METRICS_FILE", "HC_JOB_DIR", "HC_REQUIRE_DOCKER", "HC_REQUIRE_SLURM",
+                "HC_REQUIRE_POSTGRES", "HC_REQUIRE_BROWSER", "HC_ADMIN_USER", "HC_ADMIN_PASSWORD",
+                "HC_DEMO", "HC_URL", "HC_TOKEN", "HC_TEST_ID", "HC_SITE", "HC_JOB_ID"}
+
+
+def _refuse_unknown(environ: Mapping[str, str]) -> None:
+    """A misspelt variable silently does nothing; say so instead."""
+    known = {s.env_name for s in SETTINGS} | _OTHER_KNOWN
+    for name in environ:
+        if name.startswith("HC_") and name not in known:
+            close = [k for k in sorted(known) if _similar(name, k)]
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"{name}: unknown setting{hint}; see the settings table in README")
+
+
+def _similar(a: str, b: str) -> bool:
+    import difflib
+    return difflib.SequenceMatcher(None, a, b).ratio() > 0.8
+
+
+def settings_table() -> str:
+    """The settings as a Markdown table, as printed by `hc config` and kept in the README."""
+    lines = ["| variable | default | unit | meaning |", "| --- | --- | --- | --- |"]
+    for s in SETTINGS:
+        default = "(derived)" if s.default is None else f"`{s.default}`" if s.default else "(empty)"
+        lines.append(f"| `{s.env_name}` | {default} | {s.unit} | {s.help} |")
+    return "\n".join(lines)

@@ -1,0 +1,138 @@
+"""The database: chosen at run time from a URL, migrated under a lock.
+
+Models bind to `database`, a DatabaseProxy. `open_database(url)` makes the real
+SQLite or PostgreSQL connection and points the proxy at it.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from urllib.parse import unquote, urlparse
+
+import peewee
+from playhouse.migrations import Runner
+
+log = logging.getLogger(__name__)
+
+database = peewee.DatabaseProxy()
+MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
+# Any constant: PostgreSQL advisory lock taken while migrating.
+_MIGRATION_LOCK_KEY = 0x4843_4D49  # "HCMI"
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "busy_timeout": 30_000,  # ms: agents and web write concurrently
+    "foreign_keys": 1,
+    "synchronous": "normal",  # WAL + normal: durable at checkpoints, no fsync per commit
+}
+
+
+def make_database(url: str) -> peewee.Database:
+    """A peewee database for a sqlite:/// or postgresql:// URL (not yet connected)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = unquote(parsed.path)
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=30)
+    if parsed.scheme in ("postgresql", "postgres"):
+        return peewee.PostgresqlDatabase(
+            unquote(parsed.path.lstrip("/")), user=unquote(parsed.username or "") or None,
+            password=unquote(parsed.password or "") or None, host=parsed.hostname,
+            port=parsed.port or 5432, autorollback=True)
+    raise ValueError(f"unsupported database URL scheme {parsed.scheme!r}")
+
+
+def open_database(url: str, wait: float = 0.0) -> peewee.Database:
+    """Point the proxy at `url` and connect, retrying for up to `wait` seconds."""
+    db = make_database(url)
+    database.initialize(db)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            db.connect(reuse_if_open=True)
+            return db
+        except peewee.OperationalError as error:
+            if time.monotonic() >= deadline:
+                raise DatabaseUnavailable(
+                    f"cannot reach the database at {redact(url)} after {wait:.0f} s: "
+                    f"{str(error).strip()}; check HC_DATABASE_URL and that the server runs")
+            time.sleep(0.5)
+
+
+class DatabaseUnavailable(RuntimeError):
+    pass
+
+
+def redact(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(":" + parsed.password + "@", ":***@")
+    return url
+
+
+def is_postgres(db: peewee.Database | None = None) -> bool:
+    db = db or database.obj
+    return isinstance(db, peewee.PostgresqlDatabase)
+
+
+@contextlib.contextmanager
+def _migration_lock(db: peewee.Database):
+    """Only one process migrates; the others wait, then find nothing left to do."""
+    if is_postgres(db):
+        db.execute_sql("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            db.execute_sql("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK_KEY,))
+        return
+    lock_path = (db.database if db.database != ":memory:" else "/tmp/hc-memory") + ".migrate.lock"
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def upgrade(db: peewee.Database | None = None) -> list[str]:
+    """Apply pending migrations; return the names applied (empty when up to date)."""
+    db = db or database.obj
+    with _migration_lock(db):
+        applied = Runner(db, MIGRATIONS_DIR).up()
+    for name in applied:
+        log.info("applied migration %s", name)
+    return applied
+
+
+def pending_migrations(db: peewee.Database | None = None) -> list[str]:
+    db = db or database.obj
+    return [m.name for m in Runner(db, MIGRATIONS_DIR).status() if not m.applied]
+
+
+def with_reconnect(function, attempts: int = 30, pause: float = 1.0):
+    """Call `function()`; when the database connection breaks, reconnect and retry.
+
+    Agents wrap each iteration in this so that a database restart costs a few
+    seconds, not the agent.
+    """
+    for attempt in range(attempts):
+        try:
+            return function()
+        except (peewee.OperationalError, peewee.InterfaceError) as error:
+            if attempt == attempts - 1:
+                raise
+            log.warning("database error (%s); reconnecting", str(error).strip()[:200])
+            _reset_connection()
+            time.sleep(pause)
+
+
+def _reset_connection() -> None:
+    db = database.obj
+    with contextlib.suppress(Exception):
+        db.close()
+    with contextlib.suppress(Exception):
+        db.connect(reuse_if_open=True)

@@ -1,0 +1,198 @@
+"""The data model. Times are UNIX seconds (float, UTC) so that SQLite and
+PostgreSQL aggregate them the same way.
+
+The schema itself is created by the migrations in appliance/migrations/; a test
+checks that these models and the migrated schema agree.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import peewee as pw
+
+from appliance.db import database
+from appliance.states import Category, JobState, Role, SiteStatus, TestState
+
+
+class JSONField(pw.TextField):
+    """JSON in a text column: portable across SQLite and PostgreSQL."""
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, sort_keys=True)
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class User(BaseModel):
+    name = pw.CharField(unique=True, max_length=64)
+    role = pw.CharField(max_length=16, default=Role.USER.value)
+    password_hash = pw.CharField(max_length=256)
+    created_at = pw.DoubleField(default=time.time)
+
+
+class Site(BaseModel):
+    name = pw.CharField(unique=True, max_length=128)
+    backend = pw.CharField(max_length=32)
+    backend_settings = JSONField(default=dict)
+    cloud = pw.CharField(max_length=64, default="")
+    tags = JSONField(default=list)
+    status = pw.CharField(max_length=16, default=SiteStatus.ONLINE.value)
+    status_reason = pw.TextField(default="")
+    status_changed_at = pw.DoubleField(default=time.time)
+    created_at = pw.DoubleField(default=time.time)
+
+
+class JobTemplate(BaseModel):
+    """The payload: a command, or a container image and a command."""
+    name = pw.CharField(unique=True, max_length=128)
+    command = pw.TextField()
+    image = pw.CharField(max_length=512, null=True)
+    environment = JSONField(default=dict)
+    timeout = pw.IntegerField(default=3600)  # seconds
+    metrics_file = pw.CharField(max_length=256, default="metrics.json")
+    description = pw.TextField(default="")
+
+
+class Template(BaseModel):
+    name = pw.CharField(unique=True, max_length=128)
+    category = pw.CharField(max_length=16, default=Category.STRESS.value)
+    golden = pw.BooleanField(default=False)
+    description = pw.TextField(default="")
+    job_template = pw.ForeignKeyField(JobTemplate, backref="templates")
+    max_running = pw.IntegerField(default=1)
+    min_queue_depth = pw.IntegerField(default=0)
+    resubmit = pw.BooleanField(default=True)
+    job_cap = pw.IntegerField(null=True)  # jobs per site; None: no cap
+    duration = pw.IntegerField(default=3600)  # seconds; for functional tests, the period
+    active = pw.BooleanField(default=True)
+    created_at = pw.DoubleField(default=time.time)
+    modified_at = pw.DoubleField(default=time.time)
+
+
+class TemplateSite(BaseModel):
+    template = pw.ForeignKeyField(Template, backref="template_sites", on_delete="CASCADE")
+    site = pw.ForeignKeyField(Site, backref="template_sites")
+
+    class Meta:
+        indexes = ((("template", "site"), True),)
+
+
+class SummaryMixin(BaseModel):
+    """Counts kept by the agents; efficiency = completed / (completed + failed)."""
+    jobs_total = pw.IntegerField(default=0)
+    jobs_pending = pw.IntegerField(default=0)
+    jobs_queued = pw.IntegerField(default=0)
+    jobs_running = pw.IntegerField(default=0)
+    jobs_completed = pw.IntegerField(default=0)
+    jobs_failed = pw.IntegerField(default=0)
+    jobs_killed = pw.IntegerField(default=0)
+    jobs_lost = pw.IntegerField(default=0)
+    efficiency = pw.DoubleField(null=True)
+    wall_p50 = pw.DoubleField(null=True)
+    wall_p90 = pw.DoubleField(null=True)
+    wall_p95 = pw.DoubleField(null=True)
+    summarized_at = pw.DoubleField(null=True)
+
+
+class Test(SummaryMixin):
+    """A copy of its template's settings taken at creation, so later template
+    edits never change a test."""
+    template = pw.ForeignKeyField(Template, backref="tests")
+    category = pw.CharField(max_length=16)
+    golden = pw.BooleanField(default=False)
+    description = pw.TextField(default="")
+    command = pw.TextField()
+    image = pw.CharField(max_length=512, null=True)
+    environment = JSONField(default=dict)
+    timeout = pw.IntegerField()
+    metrics_file = pw.CharField(max_length=256)
+    start_at = pw.DoubleField()
+    end_at = pw.DoubleField()
+    state = pw.CharField(max_length=16, default=TestState.DRAFT.value, index=True)
+    state_reason = pw.TextField(default="")
+    submit_host = pw.CharField(max_length=128, null=True, index=True)
+    owner = pw.CharField(max_length=64, default="system")
+    cloned_from = pw.ForeignKeyField("self", null=True, backref="clones")
+    created_at = pw.DoubleField(default=time.time)
+
+    __test__ = False
+
+
+class TestSite(SummaryMixin):
+    """A site in a test, with its load knobs (editable while the test runs)."""
+    test = pw.ForeignKeyField(Test, backref="test_sites", on_delete="CASCADE")
+    site = pw.ForeignKeyField(Site, backref="test_sites")
+    max_running = pw.IntegerField()
+    min_queue_depth = pw.IntegerField()
+    resubmit = pw.BooleanField()
+    job_cap = pw.IntegerField(null=True)
+    jobs_created = pw.IntegerField(default=0)  # attempts so far; the next job's attempt is +1
+
+    __test__ = False
+
+    class Meta:
+        indexes = ((("test", "site"), True),)
+
+
+class Job(BaseModel):
+    test = pw.ForeignKeyField(Test, backref="jobs", on_delete="CASCADE")
+    site = pw.ForeignKeyField(Site, backref="jobs")
+    attempt = pw.IntegerField()
+    state = pw.CharField(max_length=16, default=JobState.PENDING.value)
+    backend_id = pw.CharField(max_length=256, null=True)
+    submit_host = pw.CharField(max_length=128, null=True)
+    created_at = pw.DoubleField(default=time.time)
+    submitted_at = pw.DoubleField(null=True)
+    started_at = pw.DoubleField(null=True)
+    ended_at = pw.DoubleField(null=True)
+    exit_code = pw.IntegerField(null=True)
+    reason = pw.TextField(null=True)
+    wall_seconds = pw.DoubleField(null=True)
+    cpu_seconds = pw.DoubleField(null=True)
+    metrics = JSONField(null=True)
+    work_dir = pw.CharField(max_length=1024, null=True)
+
+    class Meta:
+        indexes = (
+            (("test", "state"), False),
+            (("site", "ended_at"), False),
+            (("state",), False),
+        )
+
+
+class TestLog(BaseModel):
+    test = pw.ForeignKeyField(Test, backref="logs", on_delete="CASCADE")
+    at = pw.DoubleField(default=time.time)
+    severity = pw.CharField(max_length=16)
+    message = pw.TextField()
+    actor = pw.CharField(max_length=128, default="system")
+
+    __test__ = False
+
+
+class Agent(BaseModel):
+    """One row per agent process identity (role, host): alive while its
+    heartbeat is recent."""
+    role = pw.CharField(max_length=16)
+    host = pw.CharField(max_length=128)
+    pid = pw.IntegerField()
+    version = pw.CharField(max_length=32, default="")
+    started_at = pw.DoubleField()
+    heartbeat_at = pw.DoubleField()
+    load = pw.IntegerField(default=0)  # active jobs for submit agents
+    stopped_at = pw.DoubleField(null=True)
+
+    class Meta:
+        indexes = ((("role", "host"), True),)
+
+
+ALL_MODELS = [User, Site, JobTemplate, Template, TemplateSite, Test, TestSite, Job, TestLog,
+              Agent]
