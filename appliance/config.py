@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import re
 import socket
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Callable, Mapping
 
 ROLES = ("all", "web", "server", "submit")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -139,7 +139,7 @@ class Config:
     secret_key: str
     dev: bool
 
-    def replace(self, **changes) -> "Config":
+    def replace(self, **changes) -> Config:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
         return Config(**values)

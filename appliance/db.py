@@ -59,7 +59,8 @@ def open_database(url: str, wait: float = 0.0) -> peewee.Database:
             if time.monotonic() >= deadline:
                 raise DatabaseUnavailable(
                     f"cannot reach the database at {redact(url)} after {wait:.0f} s: "
-                    f"{str(error).strip()}; check HC_DATABASE_URL and that the server runs")
+                    f"{str(error).strip()}; check HC_DATABASE_URL and that the server runs"
+                ) from error
             time.sleep(0.5)
 
 

@@ -6,7 +6,7 @@ with its row count checked, and leaves a TestLog line in the same transaction.
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 from appliance.db import database
 from appliance.models import Site, Template, Test, TestLog, TestSite
@@ -33,8 +33,9 @@ def move_test(test_id: int, target: TestState, actor: str, reason: str = "",
     so that two agents racing for the same test cannot both win.
     """
     with database.atomic():
+        sources = [s.value for s in test_sources(target)]
         query = (Test.update(state=target.value, state_reason=reason, **columns)
-                 .where(Test.id == test_id, Test.state.in_([s.value for s in test_sources(target)])))
+                 .where(Test.id == test_id, Test.state.in_(sources)))
         if only_if is not None:
             query = query.where(only_if)
         if query.execute() != 1:
@@ -119,7 +120,8 @@ def set_load(test_id: int, site_name: str, actor: str, **knobs) -> list[str]:
     with database.atomic():
         test = Test.get_by_id(test_id)
         if TestState(test.state) in TEST_FINAL:
-            raise TransitionRefused(f"test {test_id} is {test.state}: its load can no longer change")
+            raise TransitionRefused(
+                f"test {test_id} is {test.state}: its load can no longer change")
         row = (TestSite.select().join(Site)
                .where(TestSite.test == test_id, Site.name == site_name).first())
         if row is None:

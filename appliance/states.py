@@ -3,10 +3,10 @@
 This module imports nothing of the appliance: agents, web, CLI and templates all
 read the same names from here. A transition not listed here is refused.
 """
-from enum import Enum
+from enum import StrEnum
 
 
-class TestState(str, Enum):
+class TestState(StrEnum):
     DRAFT = "draft"
     UNAPPROVED = "unapproved"
     TOBESCHEDULED = "tobescheduled"
@@ -20,7 +20,7 @@ class TestState(str, Enum):
     __test__ = False  # not a pytest class, despite the name
 
 
-class JobState(str, Enum):
+class JobState(StrEnum):
     PENDING = "pending"
     SUBMITTED = "submitted"
     QUEUED = "queued"
@@ -84,19 +84,19 @@ def job_sources(target: JobState) -> frozenset[JobState]:
 test_sources.__test__ = False
 
 
-class SiteStatus(str, Enum):
+class SiteStatus(StrEnum):
     ONLINE = "online"
     TEST = "test"
     EXCLUDED = "excluded"
     OFFLINE = "offline"
 
 
-class Category(str, Enum):
+class Category(StrEnum):
     FUNCTIONAL = "functional"
     STRESS = "stress"
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """HammerCloud's test log severities."""
     BLACKLISTING = "blacklisting"
     WHITELISTING = "whitelisting"
@@ -108,6 +108,6 @@ class Severity(str, Enum):
     OTHER = "other"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     USER = "user"
     ADMIN = "admin"

@@ -60,7 +60,7 @@ def create_pending(test: Test, test_site: TestSite, site: Site, count: int, now:
          .where(TestSite.id == test_site.id).execute())
         test_site.jobs_created = first - 1 + count
     specs = []
-    for job_id, row in zip(ids, rows):
+    for job_id, row in zip(ids, rows, strict=False):
         folder = workarea.job_dir(work_dir, test.id, site.name, job_id)
         spec = JobSpec(job_id=job_id, test_id=test.id, site=site.name, attempt=row["attempt"],
                        command=test.command, image=test.image, environment=test.environment,

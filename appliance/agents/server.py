@@ -19,8 +19,14 @@ from appliance.config import Config
 from appliance.db import database
 from appliance.lifecycle import TransitionRefused, add_log, create_test, move_test
 from appliance.models import Agent, Job, Template, Test, TestSite
-from appliance.states import JOB_ACTIVE, TEST_FINAL, TEST_ON_SUBMIT_HOST, Category, Severity
-from appliance.states import TestState
+from appliance.states import (
+    JOB_ACTIVE,
+    TEST_FINAL,
+    TEST_ON_SUBMIT_HOST,
+    Category,
+    Severity,
+    TestState,
+)
 
 log = logging.getLogger(__name__)
 ACTOR = "server"
@@ -77,7 +83,7 @@ class ServerAgent:
         """A new test for every active functional template that has no live one."""
         created = []
         templates = Template.select().where(Template.category == Category.FUNCTIONAL.value,
-                                            Template.active == True)  # noqa: E712
+                                            Template.active)
         for template in templates:
             tests = Test.select().where(Test.template == template.id)
             if tests.where(Test.state.in_(_values(_LIVE_FUNCTIONAL))).exists():

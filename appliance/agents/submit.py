@@ -23,8 +23,15 @@ from appliance.backends import Backend, BackendError, SettingsError, make_backen
 from appliance.config import Config
 from appliance.lifecycle import TransitionRefused, add_log, move_test
 from appliance.models import Job, Site, Test, TestSite
-from appliance.states import JOB_ACTIVE, TEST_FINAL, TEST_ON_SUBMIT_HOST, JobState, Severity
-from appliance.states import SiteStatus, TestState
+from appliance.states import (
+    JOB_ACTIVE,
+    TEST_FINAL,
+    TEST_ON_SUBMIT_HOST,
+    JobState,
+    Severity,
+    SiteStatus,
+    TestState,
+)
 
 log = logging.getLogger(__name__)
 KILL_ATTEMPTS = 5  # failed kills of a job before it is given up as lost
@@ -113,7 +120,7 @@ class SubmitAgent:
         self._move(test, TestState.SUBMITTING, now, f"work area {folder}")
 
     def _finish(self, test: Test, now: float, reason: str) -> None:
-        for test_site, site in self._sites_of(test):
+        for _, site in self._sites_of(test):
             jobs = jobbook.active_jobs(test.id, site.id)
             if jobs:
                 backend = self._backend(site)

@@ -20,7 +20,8 @@ def backend_class(name: str) -> type[Backend]:
     try:
         module_name, class_name = REGISTRY[name].split(":")
     except KeyError:
-        raise SettingsError(f"unknown backend {name!r}; known: {', '.join(sorted(REGISTRY))}")
+        raise SettingsError(
+            f"unknown backend {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
     return getattr(importlib.import_module(module_name), class_name)
 
 
@@ -28,5 +29,14 @@ def make_backend(name: str, settings: dict, host: str = "") -> Backend:
     return backend_class(name)(settings or {}, host)
 
 
-__all__ = ["Backend", "BackendError", "JobSpec", "JobStatus", "SettingsError", "REGISTRY",
-           "backend_class", "make_backend", "register"]
+__all__ = [
+    "REGISTRY",
+    "Backend",
+    "BackendError",
+    "JobSpec",
+    "JobStatus",
+    "SettingsError",
+    "backend_class",
+    "make_backend",
+    "register",
+]

@@ -7,8 +7,9 @@ record as a failure rather than crash on.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Mapping
+from typing import ClassVar
 
 from appliance.states import JobState
 

@@ -12,10 +12,17 @@ import itertools
 import os
 import random
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
-from appliance.backends.base import Backend, BackendError, JobSpec, JobStatus, SettingsError
-from appliance.backends.base import check_number, merge_settings
+from appliance.backends.base import (
+    Backend,
+    BackendError,
+    JobSpec,
+    JobStatus,
+    SettingsError,
+    check_number,
+    merge_settings,
+)
 from appliance.states import JobState
 
 DEFAULTS = {

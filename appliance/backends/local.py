@@ -7,13 +7,20 @@ an agent restarted while jobs ran learns their outcome from it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
-from appliance.backends.base import Backend, BackendError, JobSpec, JobStatus, check_number
-from appliance.backends.base import merge_settings
+from appliance.backends.base import (
+    Backend,
+    BackendError,
+    JobSpec,
+    JobStatus,
+    check_number,
+    merge_settings,
+)
 from appliance.states import JobState
 
 PID_FILE = "pid"
@@ -116,10 +123,8 @@ class LocalBackend(Backend):
 
 
 def _signal_group(pid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _group_exists(pid: int) -> bool:

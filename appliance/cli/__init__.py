@@ -11,7 +11,8 @@ import sys
 
 import peewee
 
-from appliance import __version__, config as config_module
+from appliance import __version__
+from appliance import config as config_module
 from appliance.cli import catalog, processes, tests
 from appliance.db import DatabaseUnavailable
 from appliance.lifecycle import TransitionRefused

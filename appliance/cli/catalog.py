@@ -12,8 +12,15 @@ from appliance.cli.output import table, when
 from appliance.cli.processes import connect
 from appliance.db import database
 from appliance.models import Site, Template, User
-from appliance.specs import SITE_STATUSES, SpecError, check_site, name, parse_document
-from appliance.specs import parse_setting, save_template
+from appliance.specs import (
+    SITE_STATUSES,
+    SpecError,
+    check_site,
+    name,
+    parse_document,
+    parse_setting,
+    save_template,
+)
 from appliance.states import Role
 
 
@@ -102,7 +109,11 @@ def site_set_status(args, settings) -> int:
 
 def template_add(args, settings) -> int:
     try:
-        source = sys.stdin.read() if args.file == "-" else open(args.file).read()
+        if args.file == "-":
+            source = sys.stdin.read()
+        else:
+            with open(args.file) as handle:
+                source = handle.read()
     except OSError as error:
         raise SpecError(f"{args.file}: {error.strerror}") from None
     document = parse_document(source, args.file)

@@ -83,7 +83,7 @@ def parse_when(text: str, now: float) -> float:
     except ValueError:
         raise SpecError(f"{text!r} is not a time: use now, +10m or 2026-01-31T12:00") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
     return moment.timestamp()
 
 
