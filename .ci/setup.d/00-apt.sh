@@ -1,0 +1,2 @@
+# One package index refresh for every later step.
+apt-get update -qq

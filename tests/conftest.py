@@ -1,0 +1,96 @@
+"""Shared fixtures: settings on a temporary folder, a migrated SQLite database,
+and a throwaway PostgreSQL server started from Debian's packages."""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from appliance import config
+from appliance.db import database, open_database, upgrade
+
+
+def require(flag: str, reason: str):
+    """Skip with `reason`, or fail when CI set HC_REQUIRE_<flag>=1."""
+    if os.environ.get(f"HC_REQUIRE_{flag}") == "1":
+        pytest.fail(f"{reason} (HC_REQUIRE_{flag}=1 makes this a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def settings(tmp_path) -> config.Config:
+    environ = {"HC_DATA_DIR": str(tmp_path / "data"), "HC_HOSTNAME": "test-host",
+               "HC_LOG_LEVEL": "debug"}
+    return config.load(environ)
+
+
+@pytest.fixture
+def db(settings):
+    """A migrated SQLite database in the test's folder."""
+    connection = open_database(settings.database_url)
+    upgrade()
+    yield connection
+    connection.close()
+    database.initialize(None)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _postgres_bin() -> str | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return os.path.dirname(found[-1]) if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """URL of a PostgreSQL server of our own on a free 127.0.0.1 port."""
+    bindir = _postgres_bin()
+    if bindir is None:
+        require("POSTGRES", "PostgreSQL is not installed (apt-get install postgresql)")
+    root = tempfile.mkdtemp(prefix="hc-pg-")
+    os.chmod(root, 0o755)
+    data = os.path.join(root, "data")
+    port = free_port()
+    as_postgres = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"] \
+        if os.geteuid() == 0 else []
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    run = lambda *argv: subprocess.run(as_postgres + list(argv), check=True,  # noqa: E731
+                                       capture_output=True, cwd=root)
+    run(f"{bindir}/initdb", "-D", data, "-U", "hc", "--auth=trust", "--locale=C.UTF-8",
+        "-E", "UTF8")
+    run(f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(root, "log"), "-w", "-o",
+        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c max_connections=200", "start")
+    try:
+        run(f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "hc", "template_hc")
+        yield f"postgresql://hc@127.0.0.1:{port}/"
+    finally:
+        subprocess.run(as_postgres + [f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"],
+                       capture_output=True, cwd=root)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+_databases = iter(range(1, 10_000))
+
+
+@pytest.fixture
+def postgres_database(postgres_url) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    import psycopg2
+    name = f"hc_{os.getpid()}_{next(_databases)}_{int(time.time())}"
+    connection = psycopg2.connect(postgres_url + "template_hc")
+    connection.autocommit = True
+    connection.cursor().execute(f"CREATE DATABASE {name}")
+    connection.close()
+    return postgres_url + name
