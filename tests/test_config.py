@@ -39,7 +39,8 @@ def test_bad_values_are_refused_with_a_fix(environ, message):
 
 def test_settings_table_lists_every_variable_and_readme_carries_it():
     table = config.settings_table()
-    readme = open("README.md").read()
+    with open("README.md") as handle:
+        readme = handle.read()
     for setting in config.SETTINGS:
         assert f"`{setting.env_name}`" in table
         assert f"`{setting.env_name}`" in readme, f"{setting.env_name} missing from README"

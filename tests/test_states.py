@@ -8,15 +8,22 @@ import pytest
 from appliance import lifecycle
 from appliance.lifecycle import TransitionRefused
 from appliance.models import Test, TestLog
-from appliance.states import (JOB_ACTIVE, JOB_FINAL, JOB_TRANSITIONS, TEST_FINAL,
-                              TEST_TRANSITIONS, JobState, TestState)
+from appliance.states import (
+    JOB_ACTIVE,
+    JOB_FINAL,
+    JOB_TRANSITIONS,
+    TEST_FINAL,
+    TEST_TRANSITIONS,
+    JobState,
+    TestState,
+)
 from tests.factories import make_template
 
 ALL_PAIRS = [(a, b) for a in TestState for b in TestState]
 
 
 def test_groups_partition_the_states():
-    assert JOB_ACTIVE | JOB_FINAL == set(JobState) and not JOB_ACTIVE & JOB_FINAL
+    assert set(JobState) == JOB_ACTIVE | JOB_FINAL and not JOB_ACTIVE & JOB_FINAL
     for state in TEST_FINAL:
         assert TEST_TRANSITIONS[state] == frozenset()
     for state in JOB_FINAL:
