@@ -19,3 +19,15 @@ def make_template(name: str | None = None, sites: list[Site] | None = None, **fi
     document = {"name": name or f"template-{next(_names)}", "sites": [s.name for s in sites],
                 "job": {"command": fields.pop("command", "true")}, **fields}
     return save_template(document)
+
+
+def make_running_test(template, host: str, start: float, duration: float = 600, **load):
+    """A test of `template` approved and assigned to `host`, starting at `start`."""
+    from appliance import lifecycle
+    from appliance.models import Test
+    from appliance.states import TestState
+
+    test = lifecycle.create_test(template, start, start + duration, owner="tester", load=load,
+                                 state=TestState.SCHEDULED)
+    Test.update(submit_host=host).where(Test.id == test.id).execute()
+    return Test.get_by_id(test.id)

@@ -1,0 +1,115 @@
+"""The server agent's duties, with a fixed clock."""
+from __future__ import annotations
+
+import pytest
+
+from appliance.agents.runner import Heartbeat
+from appliance.agents.server import ServerAgent
+from appliance.models import Test, TestLog
+from appliance.states import TestState
+from tests.factories import make_running_test, make_site, make_template
+
+T0 = 1_900_000_000.0
+
+
+@pytest.fixture
+def server(db, settings):
+    return ServerAgent(settings)
+
+
+def _submit_host(host: str, now: float, load: int = 0) -> None:
+    heartbeat = Heartbeat("submit", host, 5)
+    heartbeat.start(now)
+    heartbeat.beat(now, load, force=True)
+
+
+def _functional(**fields):
+    return make_template(category="functional", duration="1h", **fields)
+
+
+def test_one_live_test_per_active_functional_template(server):
+    template = _functional()
+    make_template()  # a stress template: never created automatically
+    inactive = _functional(active=False)
+    server.create_functional_tests(T0)
+    server.create_functional_tests(T0 + 10)
+    tests = list(Test.select())
+    assert len(tests) == 1
+    assert tests[0].template_id == template.id and tests[0].state == TestState.TOBESCHEDULED.value
+    assert tests[0].start_at == T0 and tests[0].end_at == T0 + 3600
+    assert not Test.select().where(Test.template == inactive.id).exists()
+
+
+def test_next_functional_test_follows_the_previous_one(server):
+    template = _functional()
+    first = server.create_functional_tests(T0)[0]
+    Test.update(state=TestState.COMPLETED.value).where(Test.id == first.id).execute()
+    second = server.create_functional_tests(T0 + 100)[0]
+    assert second.start_at == first.end_at, "completed early: the next starts when it was due"
+    Test.update(state=TestState.COMPLETED.value).where(Test.id == second.id).execute()
+    third = server.create_functional_tests(T0 + 9000)[0]
+    assert third.start_at == T0 + 9000
+    assert Test.select().where(Test.template == template.id).count() == 3
+
+
+def test_assignment_prefers_the_least_loaded_live_host(server):
+    _submit_host("busy", T0, load=50)
+    _submit_host("idle", T0, load=0)
+    _submit_host("dead", T0 - 3600, load=0)
+    template = make_template(load={"max_running": 10})
+    tests = [make_running_test(template, None, T0) for _ in range(3)]
+    Test.update(state=TestState.TOBESCHEDULED.value, submit_host=None).execute()
+    assert server.assign_tests(T0) == 3
+    hosts = [Test.get_by_id(t.id).submit_host for t in tests]
+    # idle takes tests until its expected load passes busy's 50: 3 tests x 10 = 30.
+    assert hosts == ["idle", "idle", "idle"]
+    assert all(Test.get_by_id(t.id).state == TestState.SCHEDULED.value for t in tests)
+
+
+def test_assignment_spreads_by_expected_load(server):
+    _submit_host("a", T0)
+    _submit_host("b", T0)
+    template = make_template(load={"max_running": 10})
+    tests = [make_running_test(template, None, T0) for _ in range(4)]
+    Test.update(state=TestState.TOBESCHEDULED.value, submit_host=None).execute()
+    server.assign_tests(T0)
+    hosts = sorted(Test.get_by_id(t.id).submit_host for t in tests)
+    assert hosts == ["a", "a", "b", "b"]
+
+
+def test_no_live_host_leaves_tests_waiting(server):
+    template = make_template()
+    test = make_running_test(template, None, T0)
+    Test.update(state=TestState.TOBESCHEDULED.value).execute()
+    assert server.assign_tests(T0) == 0
+    assert Test.get_by_id(test.id).state == TestState.TOBESCHEDULED.value
+
+
+def test_tests_whose_end_passed_unassigned_become_errors(server):
+    _submit_host("a", T0)
+    test = make_running_test(make_template(), None, T0 - 7200, duration=60)
+    Test.update(state=TestState.TOBESCHEDULED.value).execute()
+    server.assign_tests(T0)
+    test = Test.get_by_id(test.id)
+    assert test.state == TestState.ERROR.value and "end time passed" in test.state_reason
+
+
+def test_tests_of_a_dead_host_move_to_a_live_one(server):
+    _submit_host("gone", T0 - 600)
+    _submit_host("alive", T0)
+    test = make_running_test(make_template(), "gone", T0)
+    Test.update(state=TestState.RUNNING.value).where(Test.id == test.id).execute()
+    assert server.fail_over_dead_hosts(T0) == 1
+    test = Test.get_by_id(test.id)
+    assert test.submit_host == "alive" and test.state == TestState.RUNNING.value
+    log = TestLog.select().where(TestLog.test == test.id).order_by(TestLog.id.desc()).get()
+    assert log.message == "submit host gone stopped responding: moved to alive"
+    assert server.fail_over_dead_hosts(T0) == 0
+
+
+def test_loop_once_runs_every_duty_at_start(server):
+    _submit_host("a", T0)
+    _functional(sites=[make_site()])
+    server.loop_once(T0)
+    test = Test.get()
+    assert test.state == TestState.SCHEDULED.value and test.submit_host == "a"
