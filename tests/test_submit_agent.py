@@ -147,9 +147,10 @@ def test_metrics_and_failures_from_fake_backend(agent):
 def test_local_timeout_and_metrics(agent):
     command = 'echo \'{"events": 5, "name": "x"}\' > "$HC_METRICS_FILE"; sleep 30'
     test = _test(agent, sites=1, backend="local", command=command)
-    Test.update(timeout=1).where(Test.id == test.id).execute()
-    agent.loop_once(T0)
-    agent.loop_once(T0 + 2)
+    Test.update(timeout=1, start_at=0).where(Test.id == test.id).execute()
+    now = time.time()
+    agent.loop_once(now)
+    agent.loop_once(now + 2)
     failed = _jobs(test, JobState.FAILED)
     assert len(failed) == 3 and failed[0].reason == "timeout after 1 s"
 

@@ -72,20 +72,19 @@ def create_pending(test: Test, test_site: TestSite, site: Site, count: int, now:
     return specs
 
 
-def record_submitted(submitted: list[tuple[int, str, str]], now: float,
-                     running: bool) -> set[int]:
-    """Store backend ids of jobs just submitted: [(job id, backend id, folder)].
+def record_submitted(submitted: list[tuple[int, str, str, float]], running: bool) -> set[int]:
+    """Store backend ids of jobs just submitted: [(job id, backend id, folder, when)].
 
     Returns the ids whose row was no longer pending (decided by someone else).
     """
     state = JobState.RUNNING if running else JobState.SUBMITTED
     refused = set()
     with database.atomic():
-        for job_id, backend_id, folder in submitted:
-            values = dict(state=state.value, backend_id=backend_id, submitted_at=now,
+        for job_id, backend_id, folder, when in submitted:
+            values = dict(state=state.value, backend_id=backend_id, submitted_at=when,
                           work_dir=folder)
             if running:
-                values["started_at"] = now
+                values["started_at"] = when
             changed = (Job.update(**values)
                        .where(Job.id == job_id, Job.state == JobState.PENDING.value).execute())
             if not changed:

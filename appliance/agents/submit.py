@@ -171,12 +171,13 @@ class SubmitAgent:
         submitted, failed = [], []
         for spec in specs:
             try:
-                submitted.append((spec.job_id, backend.submit(spec), spec.work_dir))
+                when = time.time()
+                submitted.append((spec.job_id, backend.submit(spec), spec.work_dir, when))
             except BackendError as error:
                 failed.append((spec, str(error)))
-        refused = jobbook.record_submitted(submitted, time.time(), backend.starts_immediately)
+        refused = jobbook.record_submitted(submitted, backend.starts_immediately)
         if refused:  # decided meanwhile by someone else: do not let them run untracked
-            backend.kill({bid: folder for jid, bid, folder in submitted if jid in refused})
+            backend.kill({bid: folder for jid, bid, folder, _ in submitted if jid in refused})
         for spec, message in failed:
             job = ActiveJob(spec.job_id, JobState.PENDING.value, None, spec.work_dir, None, None,
                             now, spec.attempt)
@@ -195,17 +196,17 @@ class SubmitAgent:
             folder = job.work_dir or self._folder_of(job)
             backend_id = backend.recover(folder) if os.path.isdir(folder) else None
             if backend_id:
-                adopted.append((job.id, backend_id, folder))
+                adopted.append((job.id, backend_id, folder, job.created_at))
             else:
                 vanished.append(job)
-        jobbook.record_submitted(adopted, now, backend.starts_immediately)
+        jobbook.record_submitted(adopted, backend.starts_immediately)
         jobbook.end_jobs(vanished, JobState.LOST,
                          "the submitting agent stopped before the job was handed to the backend",
                          now)
         log.info("re-adopted %d interrupted submissions, %d never started", len(adopted),
                  len(vanished))
         settled = [j for j in jobs if j not in interrupted]
-        return settled + jobbook.jobs_by_id([job_id for job_id, _, _ in adopted])
+        return settled + jobbook.jobs_by_id([job_id for job_id, *_ in adopted])
 
     def _folder_of(self, job: ActiveJob) -> str:
         row = Job.select(Job.test, Site.name).join(Site).where(Job.id == job.id).tuples().get()
