@@ -51,7 +51,7 @@ class Appliance:
 
     def stop_all(self) -> dict[str, int]:
         codes = {}
-        for name, process in list(self.processes.items()):
+        for process in list(self.processes.values()):
             process.send_signal(signal.SIGTERM)
         for name, process in list(self.processes.items()):
             try:
