@@ -1,0 +1,163 @@
+"""Throughput of the real agents: prints figures, asserts nothing.
+
+    python bench/throughput.py local -n 2000     # N trivial jobs on the local backend
+    python bench/throughput.py fake --running 10000   # one submit agent tracking 10k jobs
+
+local: jobs/s from the first submission to the moment the last completion is in
+the database, the submit agent's peak RSS, and job-row writes/s.
+fake: time to reach the running target, the submit agent's peak RSS, and how
+long after its simulated end each job's final state reached the database.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from peewee import fn  # noqa: E402
+
+from appliance.db import open_database, upgrade  # noqa: E402
+from appliance.models import Job, Test  # noqa: E402
+from appliance.states import JOB_FINAL  # noqa: E402
+
+FINAL = [s.value for s in JOB_FINAL]
+
+
+class Instance:
+    def __init__(self, extra: dict):
+        self.root = tempfile.mkdtemp(prefix="hc-bench-")
+        self.environ = {k: v for k, v in os.environ.items() if not k.startswith("HC_")}
+        self.environ.update({"HC_DATA_DIR": self.root, "HC_LOG_LEVEL": "warning",
+                             "HC_SERVER_INTERVAL": "0.2", "HC_SUBMIT_INTERVAL": "0.05"}, **extra)
+        self.processes = {}
+        open_database(f"sqlite:///{self.root}/hc.sqlite")
+        upgrade()
+
+    def hc(self, *argv, stdin=None):
+        subprocess.run([sys.executable, "-m", "appliance", *argv], env=self.environ, check=True,
+                       input=stdin, text=True, capture_output=True)
+
+    def start(self, role):
+        self.processes[role] = subprocess.Popen([sys.executable, "-m", "appliance", role],
+                                                env=dict(self.environ, HC_HOSTNAME="bench"))
+        return self.processes[role].pid
+
+    def peak_rss_mb(self, role) -> float:
+        with open(f"/proc/{self.processes[role].pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def close(self):
+        for process in self.processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            process.wait(timeout=60)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def setup(instance: Instance, backend: str, sites: int, settings: list[str], load: dict,
+          command: str, duration: str) -> list[str]:
+    names = [f"{backend}-{n}" for n in range(sites)]
+    for name in names:
+        instance.hc("site", "add", name, "--backend", backend, *settings)
+    template = {"name": "bench", "duration": duration, "sites": names, "load": load,
+                "job": {"command": command, "timeout": "10m"}}
+    instance.hc("template", "add", "-", stdin=json.dumps(template))
+    return names
+
+
+def local(args) -> None:
+    instance = Instance({"HC_POLL_INTERVAL": "0.05"})
+    try:
+        per_site = args.n // args.sites
+        setup(instance, "local", args.sites, [], {"max_running": args.in_flight // args.sites,
+                                                  "job_cap": per_site}, "true", "1h")
+        total = per_site * args.sites
+        instance.start("server")
+        instance.start("submit")
+        instance.hc("test", "create", "bench", "--approve")
+        while Job.select().where(Job.state.in_(FINAL)).count() < total:
+            time.sleep(0.02)
+        done = time.time()
+        first = Job.select(Job.submitted_at).order_by(Job.submitted_at).limit(1).scalar()
+        rss = instance.peak_rss_mb("submit")
+        elapsed = done - first
+        writes = 3 * total  # pending insert, submitted/running update, final update
+        states = dict(Job.select(Job.state, fn.COUNT(Job.id)).group_by(Job.state).tuples())
+        print(f"local backend: {total} jobs, {args.sites} sites, {args.in_flight} in flight")
+        print(f"  jobs/s (first submit -> last completion recorded): {total / elapsed:.0f}"
+              f"  ({elapsed:.2f} s)")
+        print(f"  submit agent peak RSS: {rss:.1f} MB")
+        print(f"  job row writes/s: {writes / elapsed:.0f}")
+        print(f"  final states: {states}")
+    finally:
+        instance.close()
+
+
+def fake(args) -> None:
+    poll = 1.0
+    instance = Instance({"HC_POLL_INTERVAL": str(poll)})
+    try:
+        per_site = args.running // args.sites
+        setup(instance, "fake", args.sites, ["--set", "run_seconds=20", "--set",
+                                             "run_seconds_max=40"],
+              {"max_running": per_site}, "true", "1h")
+        instance.start("server")
+        started = time.time()
+        instance.start("submit")
+        instance.hc("test", "create", "bench", "--approve")
+        active = Job.select().where(Job.state.not_in(FINAL))
+        while active.count() < args.running:
+            time.sleep(0.1)
+        reached = time.time() - started
+        worst, seen = 0.0, set()
+        until = time.time() + args.watch
+        while time.time() < until:
+            now = time.time()
+            rows = Job.select(Job.id, Job.ended_at).where(Job.state.in_(FINAL)).tuples()
+            for job_id, ended in rows:
+                if job_id not in seen:
+                    seen.add(job_id)
+                    worst = max(worst, now - ended)
+            time.sleep(0.2)
+        rss = instance.peak_rss_mb("submit")
+        print(f"fake backend: {args.running} concurrently running jobs on {args.sites} sites")
+        print(f"  time to reach them: {reached:.1f} s")
+        print(f"  submit agent peak RSS: {rss:.1f} MB")
+        print(f"  jobs ended while watching {args.watch} s: {len(seen)}; worst delay from "
+              f"simulated end to final state in the database: {worst:.2f} s "
+              f"(poll interval {poll} s, sampling 0.2 s)")
+        print(f"  tests: {[t.state for t in Test.select()]}")
+    finally:
+        instance.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="backend", required=True)
+    one = sub.add_parser("local")
+    one.add_argument("-n", type=int, default=2000)
+    one.add_argument("--sites", type=int, default=4)
+    one.add_argument("--in-flight", type=int, default=400)
+    one.set_defaults(run=local)
+    two = sub.add_parser("fake")
+    two.add_argument("--running", type=int, default=10_000)
+    two.add_argument("--sites", type=int, default=10)
+    two.add_argument("--watch", type=float, default=45.0)
+    two.set_defaults(run=fake)
+    args = parser.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
