@@ -1,0 +1,114 @@
+"""The command line: bad input exits 2 with one line and changes nothing."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from appliance.cli import main
+from appliance.db import database
+from appliance.models import Site, Template, Test, TestLog, User
+
+
+@pytest.fixture
+def hc(tmp_path, monkeypatch, capsys):
+    for name in list(__import__("os").environ):
+        if name.startswith("HC_") and not name.startswith("HC_REQUIRE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HC_LOG_LEVEL", "error")
+
+    def run(*argv, stdin: str | None = None):
+        if stdin is not None:
+            monkeypatch.setattr("sys.stdin", __import__("io").StringIO(stdin))
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+    yield run
+    database.close()
+
+
+def _setup(hc):
+    assert hc("site", "add", "a", "--backend", "local")[0] == 0
+    assert hc("site", "add", "b", "--backend", "fake", "--set", "failure_rate=0.5")[0] == 0
+    template = {"name": "t", "sites": ["a", "b"], "job": {"command": "true"}, "duration": "1h"}
+    assert hc("template", "add", "-", stdin=json.dumps(template))[0] == 0
+
+
+def _snapshot():
+    return [m.select().count() for m in (Site, Template, Test, TestLog, User)]
+
+
+def test_a_test_goes_through_its_life(hc):
+    _setup(hc)
+    code, out, _ = hc("test", "create", "t", "--start", "+1h", "--duration", "30m",
+                      "--site", "a", "--max-running", "4")
+    assert code == 0 and "test 1 created (draft)" in out
+    assert hc("test", "send-for-approval", "1")[1].strip() == "test 1: unapproved"
+    assert hc("test", "approve", "1")[1].strip() == "test 1: tobescheduled"
+    code, out, _ = hc("test", "show", "1", "--log")
+    assert code == 0 and "approved by cli:" in out and "a " in out and " 4 " in out
+    assert hc("test", "set-load", "1", "a", "--max-running", "6")[1].strip() \
+        == "a: max_running -> 6"
+    assert hc("test", "clone", "1")[1].startswith("test 2 cloned from test 1")
+    assert hc("test", "cancel", "1")[0] == 0
+    code, out, _ = hc("test", "list")
+    assert code == 0 and "cancelled" in out and "draft" in out
+    assert Test.get_by_id(2).cloned_from_id == 1
+
+
+@pytest.mark.parametrize("argv,message", [
+    (("site", "add", "a", "--backend", "local"), "site 'a' exists"),
+    (("site", "add", "x y", "--backend", "local"), "site.name: 'x y' is not a valid name"),
+    (("site", "add", "c", "--backend", "nope"), "site.backend: unknown backend 'nope'"),
+    (("site", "add", "c", "--backend", "fake", "--set", "failure_rate=7"), "between 0 and 1"),
+    (("site", "add", "c", "--backend", "fake", "--set", "nonsense"), "key=value"),
+    (("site", "set-status", "zz", "offline", "--reason", "x"), "no site named 'zz'"),
+    (("template", "add", "/no/such/file"), "No such file or directory"),
+    (("test", "create", "nope"), "no template named 'nope'"),
+    (("test", "create", "t", "--start", "yesterday"), "'yesterday' is not a time"),
+    (("test", "create", "t", "--end", "2000-01-01T00:00"), "end time must be after"),
+    (("test", "create", "t", "--site", "zz"), "unknown site 'zz'"),
+    (("test", "create", "t", "--max-running", "0"), "max_running must be at least 1"),
+    (("test", "approve", "1"), "test 1 does not exist"),
+    (("test", "show", "99"), "no such test"),
+    (("test", "set-load", "1", "a"), "give at least one of"),
+])
+def test_bad_input_exits_2_and_changes_nothing(hc, argv, message):
+    _setup(hc)
+    before = _snapshot()
+    code, out, err = hc(*argv)
+    assert code == 2, (out, err)
+    assert message in err and err.count("\n") == 1 and err.startswith("hc: error: ")
+    assert _snapshot() == before
+
+
+def test_refused_transition_exits_2(hc):
+    _setup(hc)
+    hc("test", "create", "t")
+    code, _, err = hc("test", "approve", "1")
+    assert code == 2 and "test 1 is draft: it cannot become tobescheduled" in err
+    assert Test.get_by_id(1).state == "draft"
+
+
+def test_template_file_errors_name_the_field(hc, tmp_path):
+    _setup(hc)
+    path = tmp_path / "t.yaml"
+    path.write_text("name: u\nsites: [a]\njob: {command: true, timeot: 5}\n")
+    code, _, err = hc("template", "add", str(path))
+    assert code == 2 and "template.job.timeot: unknown key" in err
+
+
+def test_user_add_hashes_the_password(hc):
+    code, _, _ = hc("user", "add", "ann", "--role", "admin", "--password-stdin",
+                    stdin="correct horse\n")
+    assert code == 0
+    user = User.get(User.name == "ann")
+    assert user.role == "admin" and "correct horse" not in user.password_hash
+    assert hc("user", "add", "bob", "--password-stdin", stdin="short\n")[0] == 2
+
+
+def test_bad_setting_exits_2(hc, monkeypatch):
+    monkeypatch.setenv("HC_SUBMIT_BATCH", "lots")
+    code, _, err = hc("site", "list")
+    assert code == 2 and "HC_SUBMIT_BATCH: 'lots' is not a whole number" in err
