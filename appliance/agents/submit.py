@@ -15,6 +15,8 @@ import logging
 import os
 import time
 
+import peewee
+
 from appliance import summary, workarea
 from appliance.agents import jobbook, load
 from appliance.agents.jobbook import ActiveJob
@@ -35,6 +37,7 @@ from appliance.states import (
 
 log = logging.getLogger(__name__)
 KILL_ATTEMPTS = 5  # failed kills of a job before it is given up as lost
+DATABASE_ERRORS = (peewee.OperationalError, peewee.InterfaceError)
 
 
 class SubmitAgent:
@@ -65,6 +68,10 @@ class SubmitAgent:
                 self._work_on(test, now)
             except TransitionRefused as refused:  # changed under us (cancel, reassignment)
                 log.info("test %s: %s", test.id, refused)
+            except DATABASE_ERRORS:
+                raise  # the runner reconnects and retries the iteration
+            except Exception:  # one broken test must not starve the others
+                log.exception("test %s: iteration failed; retrying next time", test.id)
         self._kill_jobs_of_ended_tests(now)
         return 0.0 if self._busy else self._wait(now)
 
