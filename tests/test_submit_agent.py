@@ -188,3 +188,12 @@ def test_interrupted_submissions_are_adopted_or_marked_lost(agent, settings):
     finally:
         process.kill()
         process.wait()
+
+
+def test_an_ended_test_leaves_no_timers_behind(agent):
+    """Otherwise the agent would wake up for polls that will never happen."""
+    test = _test(agent, run_seconds=3600)
+    agent.loop_once(T0)
+    assert agent.loop_once(T0 + 0.1) > 0.5
+    agent.loop_once(test.end_at)
+    assert agent.loop_once(test.end_at + 1) == agent.config.submit_interval

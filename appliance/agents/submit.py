@@ -73,7 +73,13 @@ class SubmitAgent:
             except Exception:  # one broken test must not starve the others
                 log.exception("test %s: iteration failed; retrying next time", test.id)
         self._kill_jobs_of_ended_tests(now)
+        self._forget_all_but({test.id for test in tests})
         return 0.0 if self._busy else self._wait(now)
+
+    def _forget_all_but(self, test_ids: set[int]) -> None:
+        """Drop what was remembered about tests no longer served here."""
+        self._next_poll = {k: v for k, v in self._next_poll.items() if k[0] in test_ids}
+        self._noted = {key for key in self._noted if key[0] in test_ids}
 
     def load(self) -> int:
         return self._in_flight
