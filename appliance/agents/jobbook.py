@@ -49,16 +49,25 @@ def jobs_by_id(ids: list[int]) -> list[ActiveJob]:
 
 def create_pending(test: Test, test_site: TestSite, site: Site, count: int, now: float,
                    host: str, work_dir: str) -> list[JobSpec]:
-    """Insert `count` pending jobs (committed), make their folders, return their specs."""
+    """Insert `count` pending jobs (committed), make their folders, return their specs.
+
+    The attempt numbers are claimed with one UPDATE ... RETURNING that also checks
+    the job cap, so two agents racing for a test cannot reuse numbers or pass the cap.
+    """
     with database.atomic():
-        first = (TestSite.select(TestSite.jobs_created)
-                 .where(TestSite.id == test_site.id).scalar()) + 1
+        claimed = (TestSite.update(jobs_created=TestSite.jobs_created + count)
+                   .where(TestSite.id == test_site.id,
+                          TestSite.job_cap.is_null() | (TestSite.jobs_created + count
+                                                        <= TestSite.job_cap))
+                   .returning(TestSite.jobs_created).tuples().execute())
+        claimed = [row[0] for row in claimed]
+        if not claimed:
+            return []
+        test_site.jobs_created = claimed[0]
+        first = claimed[0] - count + 1
         rows = [dict(test=test.id, site=site.id, attempt=first + n, state=JobState.PENDING.value,
                      created_at=now, submit_host=host) for n in range(count)]
         ids = [row[0] for row in Job.insert_many(rows).returning(Job.id).tuples().execute()]
-        (TestSite.update(jobs_created=TestSite.jobs_created + count)
-         .where(TestSite.id == test_site.id).execute())
-        test_site.jobs_created = first - 1 + count
     specs = []
     for job_id, row in zip(ids, rows, strict=False):
         folder = workarea.job_dir(work_dir, test.id, site.name, job_id)
