@@ -13,12 +13,13 @@ import peewee
 
 from appliance import __version__
 from appliance import config as config_module
-from appliance.cli import catalog, processes, tests
+from appliance.cli import catalog, processes, run, tests
 from appliance.db import DatabaseUnavailable
 from appliance.lifecycle import TransitionRefused
 from appliance.specs import SpecError
 
 USAGE_ERROR = 2
+LONG_RUNNING = {"agent", "server", "submit", "web", "all"}
 
 
 class UsageError(Exception):
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     processes.add_commands(commands)
     catalog.add_commands(commands)
     tests.add_commands(commands)
+    run.add_commands(commands)
     return parser
 
 
@@ -41,11 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = config_module.load()
-        logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+        # Long-running programs log at HC_LOG_LEVEL; one-shot commands only say
+        # what went wrong unless debugging was asked for.
+        level = settings.log_level.upper()
+        if args.command not in LONG_RUNNING and level != "DEBUG":
+            level = "WARNING"
+        logging.basicConfig(level=level, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         return args.run(args, settings) or 0
     except (SpecError, TransitionRefused, UsageError, ValueError, peewee.DoesNotExist,
-            config_module.ConfigError, DatabaseUnavailable) as error:
+            config_module.ConfigError, DatabaseUnavailable, run.InfrastructureError) as error:
         print(f"hc: error: {_one_line(error)}", file=sys.stderr)
         return USAGE_ERROR
 

@@ -1,0 +1,1 @@
+"""`hc run`: run a test, wait for it, and judge it against thresholds (for CI)."""

@@ -1,0 +1,93 @@
+"""A self-contained HTML report: inline SVG plots (pygal, no scripts), no external assets."""
+from __future__ import annotations
+
+import datetime as dt
+import html
+
+import pygal
+from pygal.style import Style
+
+from appliance.run.results import STATE_ORDER, RunResult
+from appliance.run.thresholds import Verdict
+
+_STYLE = Style(background="white", plot_background="white", font_family="sans-serif",
+               colors=("#2b7bb9", "#6aa84f", "#cc0000", "#999999", "#e69138", "#674ea7"))
+_CHART = {"style": _STYLE, "js": [], "disable_xml_declaration": True, "width": 720,
+          "height": 320, "explicit_size": True}
+_CSS = """body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;
+margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
+th:first-child,td:first-child{text-align:left}.pass{color:#2e7d32}.fail{color:#c62828;
+font-weight:bold}figure{margin:1em 0}"""
+
+
+def jobs_by_state_svg(result: RunResult) -> str:
+    chart = pygal.StackedBar(title="Jobs by final state per site", **_CHART)
+    chart.x_labels = result.sites
+    for state in STATE_ORDER:
+        values = [result.counts(site)[state] for site in result.sites]
+        if any(values):
+            chart.add(state, values)
+    return chart.render(is_unicode=True)
+
+
+def wall_histogram_svg(result: RunResult, bins: int = 20) -> str:
+    walls = [job.wall for job in result.jobs if job.wall is not None]
+    chart = pygal.Histogram(title="Wall time of jobs (s)", **_CHART)
+    if walls:
+        low, high = min(walls), max(walls)
+        width = (high - low) / bins or 1.0
+        counts = [0] * bins
+        for wall in walls:
+            counts[min(bins - 1, int((wall - low) / width))] += 1
+        chart.add("jobs", [(n, low + i * width, low + (i + 1) * width)
+                           for i, n in enumerate(counts)])
+    return chart.render(is_unicode=True)
+
+
+def progress_svg(result: RunResult) -> str:
+    chart = pygal.XY(title="Jobs ended over time (s since start)", **_CHART)
+    for state in ("completed", "failed"):
+        times = sorted(t - result.start_at for t, _, s in result.ended_times if s == state)
+        chart.add(state, [(t, n + 1) for n, t in enumerate(times)])
+    return chart.render(is_unicode=True)
+
+
+def html_report(result: RunResult, verdicts: list[Verdict], exit_code: int) -> str:
+    escape = html.escape
+    verdict_rows = "".join(
+        f"<tr><td>{escape(v.threshold.text)}</td><td>{escape(v.detail)}</td>"
+        f"<td class={'pass' if v.passed else 'fail'}>{'pass' if v.passed else 'FAIL'}</td></tr>"
+        for v in verdicts) or "<tr><td colspan=3>no thresholds</td></tr>"
+    site_rows = "".join(_site_row(result, site) for site in result.sites + [None])
+    headers = "".join(f"<th>{state}</th>" for state in STATE_ORDER)
+    log = "".join(f"<tr><td>{_when(at)}</td><td>{escape(severity)}</td><td>{escape(text)}</td>"
+                  "</tr>" for at, severity, text in result.log)
+    outcome = "passed" if exit_code == 0 else "FAILED"
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>hc run: test {result.test_id} {outcome}</title><style>{_CSS}</style></head><body>
+<h1>Test {result.test_id} ({escape(result.template)}): <span class="{'pass' if exit_code == 0
+else 'fail'}">{outcome}</span></h1>
+<p>State {escape(result.state)} ({escape(result.state_reason)}); {_when(result.start_at)} to
+{_when(result.end_at)}; exit code {exit_code}.</p>
+<h2>Thresholds</h2><table><tr><th>threshold</th><th>measured</th><th>verdict</th></tr>
+{verdict_rows}</table>
+<h2>Sites</h2><table><tr><th>site</th>{headers}<th>efficiency</th></tr>{site_rows}</table>
+<figure>{jobs_by_state_svg(result)}</figure>
+<figure>{progress_svg(result)}</figure>
+<figure>{wall_histogram_svg(result)}</figure>
+<h2>Test log</h2><table><tr><th>time</th><th>severity</th><th>message</th></tr>{log}</table>
+</body></html>
+"""
+
+
+def _site_row(result: RunResult, site: str | None) -> str:
+    counts = result.counts(site)
+    efficiency = result.efficiency(site)
+    cells = "".join(f"<td>{counts[state]}</td>" for state in STATE_ORDER)
+    shown = "-" if efficiency is None else f"{100 * efficiency:.1f}%"
+    name = "<b>all sites</b>" if site is None else html.escape(site)
+    return f"<tr><td>{name}</td>{cells}<td>{shown}</td></tr>"
+
+
+def _when(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
