@@ -51,6 +51,10 @@ def _postgres_bin() -> str | None:
     return os.path.dirname(found[-1]) if found else None
 
 
+class PostgresUrl(str):
+    """The server's URL; `.restart()` restarts the server (connections break)."""
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
     """URL of a PostgreSQL server of our own on a free 127.0.0.1 port."""
@@ -74,7 +78,10 @@ def postgres_url():
         "-c max_connections=200", "start")
     try:
         run(f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "hc", "template_hc")
-        yield f"postgresql://hc@127.0.0.1:{port}/"
+        url = PostgresUrl(f"postgresql://hc@127.0.0.1:{port}/")
+        url.restart = lambda: run(f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(root, "log"),
+                                  "-m", "fast", "-w", "restart")
+        yield url
     finally:
         subprocess.run(as_postgres + [f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"],
                        capture_output=True, cwd=root)

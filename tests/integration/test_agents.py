@@ -135,3 +135,23 @@ def test_kill_9_and_restart_loses_nothing(appliance):
         job = Job.get_by_id(job_id)
         if job.state == "completed":
             assert os.path.exists(os.path.join(folder, "status"))
+
+
+@pytest.mark.parametrize("appliance", ["postgres"], indirect=True)
+def test_agents_survive_a_database_restart(appliance, postgres_url):
+    postgres = postgres_url
+    sites = _local_sites(appliance, 2)
+    _template(appliance, "stress", sites, "sleep 0.5")
+    appliance.start("server", "server")
+    appliance.start("submit-a", "submit")
+    appliance.hc("test", "create", "stress", "--duration", "12s", "--approve")
+    test_id = Test.select().get().id
+    wait_for(lambda: Job.select().where(Job.test == test_id).count() >= 10, 20, what="jobs")
+    from appliance.db import database
+    database.close()
+    postgres.restart()
+    wait_for(lambda: _state(test_id) == TestState.COMPLETED.value, 40, what="completed")
+    counts = _check_work_area(appliance, test_id)
+    assert counts.get("completed", 0) >= 20 and counts.get("lost", 0) == 0
+    assert all(process.poll() is None for process in appliance.processes.values())
+    assert "reconnecting" in appliance.logs(), "the restart went unnoticed"
