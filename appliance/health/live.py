@@ -29,9 +29,8 @@ def evaluate_if_due(now: float) -> Evaluation | None:
     return evaluate_now(now)
 
 
-def evaluate_now(now: float) -> Evaluation:
-    """Judge every site over the look-back window and apply the decisions."""
-    began = time.monotonic()
+def dry_run(now: float) -> tuple[int, Evaluation, Incident | None]:
+    """(policy version, evaluation, open incident) as of `now`; changes nothing."""
     version, policy = store.active_policy()
     templates = history.critical_templates(policy)
     covered = history.site_templates(policy, templates)
@@ -39,6 +38,13 @@ def evaluate_now(now: float) -> Evaluation:
     sites = history.site_views(policy, now)
     incident = store.current_incident()
     evaluation = evaluate(policy, sites, histories, covered, store.incident_view(incident), now)
+    return version, evaluation, incident
+
+
+def evaluate_now(now: float) -> Evaluation:
+    """Judge every site over the look-back window and apply the decisions."""
+    began = time.monotonic()
+    version, evaluation, incident = dry_run(now)
     apply(evaluation, version, incident, now)
     HealthEvaluation.create(
         at=now, policy_version=version, judged=evaluation.judged,
