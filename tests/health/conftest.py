@@ -41,3 +41,18 @@ def receiver():
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_world(request, tmp_path):
+    """A World on SQLite, and again on PostgreSQL: the health SQL must suit both."""
+    from appliance.db import database, open_database, upgrade
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/hc.sqlite"
+    else:
+        url = request.getfixturevalue("postgres_database")
+    connection = open_database(url)
+    upgrade()
+    yield World()
+    connection.close()
+    database.initialize(None)
