@@ -51,8 +51,10 @@ def _policy_commands(commands) -> None:
         sub.add_argument("file")
         sub.set_defaults(run=function)
     sub = group.add_parser("replay", help="what a policy would have done over stored history")
-    sub.add_argument("--from", dest="start", required=True, help="ISO time (UTC), or -7d")
-    sub.add_argument("--to", dest="end", default="now", help="ISO time (UTC), now, or -1d")
+    sub.add_argument("--from", dest="start", required=True,
+                     help="ISO time (UTC), or a time ago like 7d")
+    sub.add_argument("--to", dest="end", default="now",
+                     help="ISO time (UTC), now (default), or a time ago like 1d")
     sub.add_argument("--policy", help="a policy file; default the policy in force")
     sub.add_argument("--recorded", action="store_true",
                      help="evaluate at the recorded evaluation times instead of every interval")
@@ -154,9 +156,11 @@ def policy_replay(args, settings) -> int:
 
 
 def _moment(text: str, now: float) -> float:
-    if text.startswith("-"):
-        return now - parse_duration(text[1:])
-    return parse_when(text, now)
+    """An ISO time, `now`, or a time ago: 7d, 12h (also -7d, as in --from=-7d)."""
+    try:
+        return now - parse_duration(text.removeprefix("-"))
+    except ValueError:
+        return parse_when(text, now)
 
 
 def render_replay(result: replay.ReplayResult, label: str) -> str:
