@@ -5,14 +5,16 @@ with its row count checked, and leaves a TestLog line in the same transaction.
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 
 from appliance.db import database
 from appliance.models import Site, Template, Test, TestLog, TestSite
-from appliance.states import TEST_FINAL, Category, Severity, TestState, test_sources
+from appliance.states import TEST_FINAL, Category, Severity, SiteStatus, TestState, test_sources
 
 LOAD_KNOBS = ("max_running", "min_queue_depth", "resubmit", "job_cap")
+log = logging.getLogger(__name__)
 
 
 class TransitionRefused(Exception):
@@ -55,7 +57,11 @@ def _refusal(test_id: int, target: TestState) -> str:
 def create_test(template: Template, start_at: float, end_at: float, owner: str,
                 sites: Iterable[Site] | None = None, load: dict | None = None,
                 state: TestState = TestState.DRAFT, description: str | None = None) -> Test:
-    """A new test holding a copy of the template's settings (and `load` overrides)."""
+    """A new test holding a copy of the template's settings (and `load` overrides).
+
+    The returned test's `warnings` lists what the creator should know (e.g. a
+    stress test on an excluded site); each is also in the test log.
+    """
     if end_at <= start_at:
         raise ValueError("the end time must be after the start time")
     sites = list(sites) if sites is not None else [ts.site for ts in template.template_sites]
@@ -73,7 +79,21 @@ def create_test(template: Template, start_at: float, end_at: float, owner: str,
         TestSite.insert_many([dict(test=test, site=site, **knobs) for site in sites]).execute()
         add_log(test.id, f"created from template {template.name} in state {state.value} "
                 f"with sites {', '.join(s.name for s in sites)}", actor=owner)
+        test.warnings = _excluded_site_warnings(test, sites, owner)
     return test
+
+
+def _excluded_site_warnings(test: Test, sites: list[Site], owner: str) -> list[str]:
+    """Functional tests go to excluded sites on purpose (that is how they recover);
+    a stress test there is probably a mistake."""
+    if test.category != Category.STRESS.value:
+        return []
+    warnings = [f"site {s.name} is excluded ({s.status_reason or 'no reason given'}): its "
+                "jobs are likely to fail" for s in sites if s.status == SiteStatus.EXCLUDED.value]
+    for warning in warnings:
+        add_log(test.id, warning, Severity.WARNING, owner)
+        log.warning("test %s: %s", test.id, warning)
+    return warnings
 
 
 def clone_test(source: Test, owner: str, start_at: float | None = None,

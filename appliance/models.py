@@ -48,6 +48,14 @@ class Site(BaseModel):
     status_reason = pw.TextField(default="")
     status_changed_at = pw.DoubleField(default=time.time)
     created_at = pw.DoubleField(default=time.time)
+    # Site health (appliance/health): automation may change the status unless the
+    # site opted out or an operator pinned it.
+    health_automation = pw.BooleanField(default=True)
+    automation_reason = pw.TextField(default="")
+    pinned = pw.BooleanField(default=False)
+    pin_reason = pw.TextField(default="")
+    pinned_by = pw.CharField(max_length=128, default="")
+    pinned_at = pw.DoubleField(null=True)
 
 
 class JobTemplate(BaseModel):
@@ -165,6 +173,7 @@ class Job(BaseModel):
             (("test", "state"), False),
             (("site", "ended_at"), False),
             (("state",), False),
+            (("ended_at",), False),  # site health reads a look-back window over all sites
         )
 
 
@@ -194,5 +203,82 @@ class Agent(BaseModel):
         indexes = ((("role", "host"), True),)
 
 
+class PolicyVersion(BaseModel):
+    """Every site-health policy ever loaded; the newest one is in force."""
+    source = pw.TextField()  # the YAML document as given
+    name = pw.CharField(max_length=128, default="")
+    loaded_at = pw.DoubleField(default=time.time)
+    loaded_by = pw.CharField(max_length=128, default="system")
+
+
+class SiteEvent(BaseModel):
+    """A change of a site's status or of its automation settings, with why."""
+    site = pw.ForeignKeyField(Site, backref="events", on_delete="CASCADE")
+    at = pw.DoubleField()
+    kind = pw.CharField(max_length=16)  # status, pin, unpin, opt-out, opt-in
+    old_status = pw.CharField(max_length=16)
+    new_status = pw.CharField(max_length=16)
+    rule = pw.CharField(max_length=128, default="")
+    evidence = JSONField(default=list)
+    reason = pw.TextField(default="")
+    actor = pw.CharField(max_length=128)
+    automatic = pw.BooleanField(default=False)
+    policy_version = pw.IntegerField(null=True)
+
+    class Meta:
+        indexes = ((("site", "at"), False), (("at",), False))
+
+
+class HealthEvaluation(BaseModel):
+    """One run of the policy: when, which version, what it found."""
+    at = pw.DoubleField(index=True)
+    policy_version = pw.IntegerField()
+    judged = pw.IntegerField(default=0)
+    insufficient = pw.IntegerField(default=0)
+    excluded = pw.IntegerField(default=0)
+    included = pw.IntegerField(default=0)
+    held = pw.IntegerField(default=0)
+    seconds = pw.DoubleField(default=0.0)
+
+
+class Incident(BaseModel):
+    """A circuit-breaker trip: automatic exclusions are held while it is open."""
+    opened_at = pw.DoubleField()
+    state = pw.CharField(max_length=16, default="open", index=True)  # open, released, closed
+    trigger = pw.CharField(max_length=16)  # share, signature
+    summary = pw.TextField()
+    signature = pw.TextField(default="")
+    sites = JSONField(default=dict)  # site name -> {rule, evidence} of the held exclusions
+    last_seen_at = pw.DoubleField()
+    released_at = pw.DoubleField(null=True)
+    released_by = pw.CharField(max_length=128, default="")
+    closed_at = pw.DoubleField(null=True)
+    policy_version = pw.IntegerField(null=True)
+
+
+class Webhook(BaseModel):
+    url = pw.CharField(max_length=1024)
+    active = pw.BooleanField(default=True)
+    created_at = pw.DoubleField(default=time.time)
+    created_by = pw.CharField(max_length=128, default="system")
+
+
+class WebhookDelivery(BaseModel):
+    """One site event to one webhook: attempts until delivered or given up."""
+    webhook = pw.ForeignKeyField(Webhook, backref="deliveries", on_delete="CASCADE")
+    event = pw.ForeignKeyField(SiteEvent, backref="deliveries", on_delete="CASCADE")
+    state = pw.CharField(max_length=16, default="pending")  # pending, delivered, failed
+    attempts = pw.IntegerField(default=0)
+    next_attempt_at = pw.DoubleField()
+    last_attempt_at = pw.DoubleField(null=True)
+    last_status = pw.IntegerField(null=True)  # HTTP status of the last attempt
+    last_error = pw.TextField(default="")
+    delivered_at = pw.DoubleField(null=True)
+
+    class Meta:
+        indexes = ((("state", "next_attempt_at"), False),)
+
+
 ALL_MODELS = [User, Site, JobTemplate, Template, TemplateSite, Test, TestSite, Job, TestLog,
-              Agent]
+              Agent, PolicyVersion, SiteEvent, HealthEvaluation, Incident, Webhook,
+              WebhookDelivery]

@@ -4,7 +4,8 @@ Duties, each run on its own period by `schedule`:
 - keep one live test for every active functional template;
 - assign tests waiting to be scheduled to the live submit host with least load;
 - move the tests of a submit host whose heartbeat stopped to a live host;
-- refresh the summaries of tests in progress.
+- refresh the summaries of tests in progress;
+- judge site health by the policy when due, and deliver webhooks (appliance/health).
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from appliance import summary
 from appliance.agents.runner import Heartbeat
 from appliance.config import Config
 from appliance.db import database
+from appliance.health import live as health
+from appliance.health import webhooks
 from appliance.lifecycle import TransitionRefused, add_log, create_test, move_test
 from appliance.models import Agent, Job, Template, Test, TestSite
 from appliance.states import (
@@ -50,7 +53,9 @@ class ServerAgent:
         for duty, period in ((self.create_functional_tests, config.server_interval),
                              (self.assign_tests, config.server_interval),
                              (self.fail_over_dead_hosts, config.server_interval),
-                             (self.refresh_summaries, config.summary_interval)):
+                             (self.refresh_summaries, config.summary_interval),
+                             (health.evaluate_if_due, config.server_interval),
+                             (webhooks.deliver_due, config.server_interval)):
             self.scheduler.every(period).seconds.do(self._run_duty, duty)
 
     def _run_duty(self, duty) -> None:

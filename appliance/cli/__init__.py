@@ -13,7 +13,7 @@ import peewee
 
 from appliance import __version__
 from appliance import config as config_module
-from appliance.cli import catalog, processes, run, tests
+from appliance.cli import catalog, health, processes, run, tests
 from appliance.db import DatabaseUnavailable
 from appliance.lifecycle import TransitionRefused
 from appliance.specs import SpecError
@@ -32,9 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hc-appliance {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     processes.add_commands(commands)
-    catalog.add_commands(commands)
+    site = catalog.add_commands(commands)
     tests.add_commands(commands)
     run.add_commands(commands)
+    health.add_commands(commands, site)
     return parser
 
 

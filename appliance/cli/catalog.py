@@ -4,7 +4,6 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-import time
 
 from werkzeug.security import generate_password_hash
 
@@ -24,7 +23,8 @@ from appliance.specs import (
 from appliance.states import Role
 
 
-def add_commands(commands) -> None:
+def add_commands(commands):
+    """Add the commands; returns the `hc site` group, to which others add actions."""
     site = commands.add_parser("site", help="computing sites").add_subparsers(
         dest="site_command", required=True, metavar="ACTION")
     add = site.add_parser("add", help="add a site")
@@ -63,6 +63,7 @@ def add_commands(commands) -> None:
     add.add_argument("--role", choices=[r.value for r in Role], default=Role.USER.value)
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(run=user_add)
+    return site
 
 
 def site_add(args, settings) -> int:
@@ -97,12 +98,10 @@ def site_show(args, settings) -> int:
 
 
 def site_set_status(args, settings) -> int:
+    from appliance.cli.tests import actor
+    from appliance.health.events import set_status
     connect(settings)
-    changed = (Site.update(status=args.status, status_reason=args.reason,
-                           status_changed_at=time.time())
-               .where(Site.name == args.name).execute())
-    if not changed:
-        raise SpecError(f"no site named {args.name!r}")
+    set_status(args.name, args.status, args.reason, actor())  # an event, like every change
     print(f"site {args.name}: {args.status} ({args.reason})")
     return 0
 

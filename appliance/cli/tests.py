@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import sys
 import time
 
 from appliance import lifecycle, summary
@@ -106,6 +107,8 @@ def test_create(args, settings) -> int:
         if missing:
             raise SpecError(f"unknown site {sorted(missing)[0]!r}")
     test = lifecycle.create_test(template, start, end, owner=actor(), sites=sites, load=load)
+    for warning in test.warnings:
+        print(f"hc: warning: {warning}", file=sys.stderr)
     if args.send or args.approve:
         lifecycle.send_for_approval(test.id, actor())
     if args.approve:
