@@ -113,3 +113,19 @@ def test_loop_once_runs_every_duty_at_start(server):
     server.loop_once(T0)
     test = Test.get()
     assert test.state == TestState.SCHEDULED.value and test.submit_host == "a"
+
+
+def test_a_failing_duty_does_not_stop_the_others(server, monkeypatch):
+    _submit_host("a", T0)
+    template = make_template()
+    make_running_test(template, None, T0)
+    Test.update(state=TestState.TOBESCHEDULED.value, submit_host=None).execute()
+
+    def broken(now):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(server, "create_functional_tests", broken)
+    server.scheduler.clear()
+    server.scheduler.every(1).seconds.do(server._run_duty, broken)
+    server.scheduler.every(1).seconds.do(server._run_duty, server.assign_tests)
+    server.run_all(T0)
+    assert Test.get().state == TestState.SCHEDULED.value

@@ -59,7 +59,12 @@ class ServerAgent:
             self.scheduler.every(period).seconds.do(self._run_duty, duty)
 
     def _run_duty(self, duty) -> None:
-        duty(self._now)
+        try:
+            duty(self._now)
+        except (pw.OperationalError, pw.InterfaceError):
+            raise  # the runner reconnects and retries
+        except Exception:  # one failing duty must not stop the others
+            log.exception("server duty %s failed; it runs again next period", duty.__name__)
 
     def loop_once(self, now: float) -> float:
         """Run the duties that are due (all of them on the first call); return
