@@ -11,9 +11,9 @@ import sys
 
 import peewee
 
-from appliance import __version__
+from appliance import __version__, startup
 from appliance import config as config_module
-from appliance.cli import catalog, health, processes, run, tests
+from appliance.cli import catalog, health, instance, processes, run, tests
 from appliance.db import DatabaseUnavailable
 from appliance.lifecycle import TransitionRefused
 from appliance.specs import SpecError
@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     site = catalog.add_commands(commands)
     tests.add_commands(commands)
     run.add_commands(commands)
+    startup.add_commands(commands)
+    instance.add_commands(commands)
     health.add_commands(commands, site)
     return parser
 
@@ -50,10 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command not in LONG_RUNNING and level != "DEBUG":
             level = "WARNING"
         logging.basicConfig(level=level, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                            format=f"%(asctime)s [{args.command}] %(levelname)s %(name)s: "
+                            "%(message)s")
         return args.run(args, settings) or 0
     except (SpecError, TransitionRefused, UsageError, ValueError, peewee.DoesNotExist,
-            config_module.ConfigError, DatabaseUnavailable, run.InfrastructureError) as error:
+            config_module.ConfigError, DatabaseUnavailable, run.InfrastructureError,
+            startup.StartupError) as error:
         print(f"hc: error: {_one_line(error)}", file=sys.stderr)
         return USAGE_ERROR
 

@@ -77,9 +77,9 @@ def run_agent(kind: str, settings: Config) -> int:
 
 def run_web(args, settings: Config) -> int:
     connect(settings)
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--bind", settings.web_bind,
-                               "--workers", str(settings.web_workers), "--access-logfile", "-",
-                               "--graceful-timeout", "5", "appliance.web.wsgi:app"])
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--config",
+                               "python:appliance.web.gunicorn_conf", "--bind", settings.web_bind,
+                               "--workers", str(settings.web_workers), "appliance.web.wsgi:app"])
     return 0
 
 

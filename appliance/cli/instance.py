@@ -1,0 +1,39 @@
+"""`hc instance up|down`: throwaway instances for CI pipelines."""
+from __future__ import annotations
+
+from appliance.containers import DEFAULT_IMAGE, InstanceError, ThrowawayInstance
+
+
+def add_commands(commands) -> None:
+    instance = commands.add_parser("instance", help="throwaway container instances (CI)") \
+        .add_subparsers(dest="instance_command", required=True, metavar="ACTION")
+    up = instance.add_parser("up", help="start a fresh instance, wait until healthy, print "
+                             "its URL and admin credentials")
+    up.add_argument("--image", default=DEFAULT_IMAGE)
+    up.add_argument("--name", help="default: hc-throwaway-<random>")
+    up.add_argument("--demo", action="store_true", help="load the demo sites and templates")
+    up.set_defaults(run=instance_up)
+    down = instance.add_parser("down", help="remove an instance and its volume")
+    down.add_argument("name")
+    down.set_defaults(run=instance_down)
+
+
+def instance_up(args, settings) -> int:
+    environment = {"HC_DEMO": "1"} if args.demo else {}
+    instance = ThrowawayInstance(args.image, args.name, environment)
+    try:
+        instance.up()
+    except InstanceError as error:
+        raise ValueError(str(error)) from None
+    print(f"HC_INSTANCE={instance.name}\nHC_URL={instance.url}\nHC_ADMIN_USER=admin\n"
+          f"HC_ADMIN_PASSWORD={instance.admin_password}\n"
+          f"# healthy after {instance.seconds_to_healthy:.1f} s; remove with: "
+          f"hc instance down {instance.name}")
+    return 0
+
+
+def instance_down(args, settings) -> int:
+    instance = ThrowawayInstance(name=args.name)
+    instance.down()
+    print(f"removed {args.name}")
+    return 0

@@ -1,0 +1,107 @@
+"""Container start-up (`hc bootstrap`) and health check (`hc healthcheck`).
+
+bootstrap: refuse a production start without its secrets, wait for the
+database, migrate (once, under the migration lock, however many containers
+start together), create the admin account named by HC_ADMIN_USER, and load the
+demo data when HC_DEMO=1.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.request
+
+from werkzeug.security import generate_password_hash
+
+from appliance import demo
+from appliance.config import Config
+from appliance.db import open_database, redact, upgrade
+from appliance.models import User
+from appliance.states import Role
+
+MIN_SECRET_LENGTH = 16
+
+
+class StartupError(RuntimeError):
+    """The container cannot start as configured; the message says how to fix it."""
+
+
+def check_secrets(settings: Config, environ=os.environ) -> None:
+    if settings.dev:
+        return
+    problems = []
+    if settings.role in ("all", "web") and len(settings.secret_key) < MIN_SECRET_LENGTH:
+        problems.append(f"HC_SECRET_KEY must be set (at least {MIN_SECRET_LENGTH} characters, "
+                        "e.g. `openssl rand -hex 32`)")
+    if environ.get("HC_ADMIN_USER") and len(environ.get("HC_ADMIN_PASSWORD", "")) < 8:
+        problems.append("HC_ADMIN_PASSWORD must be set (at least 8 characters) when "
+                        "HC_ADMIN_USER is")
+    if environ.get("HC_ADMIN_PASSWORD") in ("admin", "password", "changeme"):
+        problems.append("HC_ADMIN_PASSWORD is a well-known default")
+    if problems:
+        raise StartupError("production start refused (HC_DEV=0): " + "; ".join(problems))
+
+
+def ensure_admin(environ=os.environ) -> str | None:
+    name = environ.get("HC_ADMIN_USER")
+    if not name:
+        return None
+    password = environ.get("HC_ADMIN_PASSWORD") or ""
+    if len(password) < 5:
+        raise StartupError("HC_ADMIN_PASSWORD must be set when HC_ADMIN_USER is")
+    if User.get_or_none(User.name == name) is None:
+        User.create(name=name, role=Role.ADMIN.value,
+                    password_hash=generate_password_hash(password))
+        return f"admin account {name} created"
+    return f"admin account {name} exists"
+
+
+def bootstrap(args, settings: Config) -> int:
+    check_secrets(settings)
+    os.makedirs(settings.work_dir, exist_ok=True)
+    print(f"hc bootstrap: database {redact(settings.database_url)} (waiting up to "
+          f"{settings.db_wait:.0f} s)", flush=True)
+    open_database(settings.database_url, wait=settings.db_wait)
+    applied = upgrade()
+    print(f"hc bootstrap: migrations applied: {', '.join(applied) or 'none needed'}", flush=True)
+    message = ensure_admin()
+    if message:
+        print(f"hc bootstrap: {message}", flush=True)
+    if os.environ.get("HC_DEMO") == "1":
+        print(f"hc bootstrap: demo data: {demo.load()}", flush=True)
+    return 0
+
+
+def healthcheck(args, settings: Config) -> int:
+    """0 when every program of the role runs and, for the web, the database answers."""
+    status = subprocess.run(["supervisorctl", "-c", "/etc/hc/supervisord.conf", "status"],
+                            capture_output=True, text=True)
+    if status.returncode != 0:
+        print(status.stdout.strip() or status.stderr.strip(), file=sys.stderr)
+        return 1
+    if settings.role in ("all", "web"):
+        port = settings.web_bind.rsplit(":", 1)[-1]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=4) as reply:
+                return 0 if reply.status == 200 else 1
+        except OSError as error:
+            print(f"web not ready: {error}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def add_commands(commands) -> None:
+    commands.add_parser("bootstrap", help="prepare a container start: secrets, database, "
+                        "migrations, admin account, demo data").set_defaults(run=bootstrap)
+    commands.add_parser("healthcheck", help="container health: programs running, web ready") \
+        .set_defaults(run=healthcheck)
+    commands.add_parser("demo", help="load the demo sites and templates (idempotent)") \
+        .set_defaults(run=_demo)
+
+
+def _demo(args, settings: Config) -> int:
+    open_database(settings.database_url, wait=settings.db_wait)
+    upgrade()
+    print(demo.load())
+    return 0
