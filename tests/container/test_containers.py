@@ -1,0 +1,149 @@
+"""The appliance image on a real Docker engine: roles, health, stop, all-in-one and
+the role-split production set with a replica killed and the database restarted."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from appliance.containers import ThrowawayInstance
+from tests.container.conftest import IMAGE_TAG, ROOT, accounting, docker
+from tests.integration.harness import wait_for
+
+pytestmark = pytest.mark.container
+
+STRESS = {"name": "stress", "duration": "10s", "sites": ["local-1", "local-2"],
+          "load": {"max_running": 2}, "job": {"command": "sleep 1; echo done"}}
+
+
+def _prepare(run, stress: dict = STRESS) -> None:
+    for site in stress["sites"]:
+        assert run("hc", "site", "add", site, "--backend", "local")[0] == 0
+    code, out = run("hc", "template", "add", "-", stdin=json.dumps(stress))
+    assert code == 0, out
+
+
+def _check_accounted(test: dict) -> None:
+    """Every job final, every folder one job, each job's folder present unless lost."""
+    finals = {"completed", "failed", "killed", "lost"}
+    assert all(state in finals for state, _, _ in test["jobs"].values()), test["jobs"]
+    assert set(test["folders"]) <= {int(k) for k in test["jobs"]}
+    for job_id, (state, _, _) in test["jobs"].items():
+        if state != "lost":
+            assert int(job_id) in test["folders"], f"job {job_id} has no folder"
+
+
+def test_invalid_role_stops_at_once(app_image):
+    result = docker("run", "--rm", "-e", "HC_ROLE=webserver", app_image, check=False)
+    assert result.returncode == 2
+    assert "HC_ROLE='webserver' is not a role; valid roles: all, web, server, submit" \
+        in result.stderr
+
+
+def test_production_start_without_secrets_is_refused(app_image):
+    result = docker("run", "--rm", "-e", "HC_DEV=0", "-e", "HC_ROLE=web", app_image,
+                    check=False, timeout=60)
+    assert result.returncode == 2 and "HC_SECRET_KEY must be set" in result.stderr
+
+
+def test_image_size_and_labels(app_image):
+    info = json.loads(docker("image", "inspect", app_image).stdout)[0]
+    labels = info["Config"]["Labels"]
+    assert labels["org.opencontainers.image.version"] == "0.1.0"
+    assert labels["org.opencontainers.image.revision"]
+    assert info["Config"]["User"] == "hc" and info["Config"]["Healthcheck"]
+    print(f"image size: {info['Size'] / 1e6:.0f} MB")
+    assert info["Size"] <= 250e6
+
+
+def test_all_in_one_runs_a_stress_test_and_stops_cleanly(app_image):
+    with ThrowawayInstance(app_image) as instance:
+        print(f"all-in-one healthy after {instance.seconds_to_healthy:.1f} s")
+        # Real uids of every process in the container, PID 1 (supervisord) included.
+        code, uids = instance.exec("sh", "-c", "grep -h ^Uid: /proc/[0-9]*/status")
+        assert code == 0 and {line.split()[1] for line in uids.splitlines()} == {"10001"}, uids
+        _prepare(instance.exec)
+        code, out = instance.exec("hc", "test", "create", "stress", "--approve")
+        assert code == 0, out
+        wait_for(lambda: accounting(instance.name)[1]["state"] == "completed", 45,
+                 what="completed")
+        test = accounting(instance.name)[1]
+        _check_accounted(test)
+        completed = [j for j in test["jobs"].values() if j[0] == "completed"]
+        assert len(completed) >= 10
+        code, listing = instance.exec("ls", "/data/work/tests/1/local-1")
+        assert code == 0 and "job-" in listing
+        started = time.monotonic()
+        docker("stop", instance.name, timeout=30)
+        stop_seconds = time.monotonic() - started
+        print(f"docker stop took {stop_seconds:.1f} s")
+        state = json.loads(docker("inspect", instance.name).stdout)[0]["State"]
+        assert state["ExitCode"] == 0 and stop_seconds <= 10
+
+
+@pytest.fixture
+def production(app_image, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("\n".join([
+        "POSTGRES_PASSWORD=ci-database-password", "HC_SECRET_KEY=ci-secret-key-0123456789abcdef",
+        "HC_ADMIN_USER=admin", "HC_ADMIN_PASSWORD=ci-admin-password", f"HC_IMAGE_TAG={IMAGE_TAG}",
+        "HC_PORT=0", "HC_AGENT_DEAD_AFTER=6", "HC_HEARTBEAT_INTERVAL=1",
+        "HC_SERVER_INTERVAL=1"]) + "\n")
+    project = f"hcci{os.getpid()}"
+    compose = ["docker-compose", "-p", project, "--env-file", str(env_file), "-f",
+               os.path.join(ROOT, "compose.prod.yaml")]
+    started = time.monotonic()
+    subprocess.run(compose + ["up", "-d", "--no-build"], check=True, capture_output=True,
+                   timeout=180)
+
+    def containers(service: str | None = None, healthy: bool = False) -> list[str]:
+        filters = ["--filter", f"label=com.docker.compose.project={project}"]
+        if service:
+            filters += ["--filter", f"label=com.docker.compose.service={service}"]
+        if healthy:
+            filters += ["--filter", "health=healthy"]
+        return docker("ps", "-q", *filters).stdout.split()
+
+    wait_for(lambda: len(containers(healthy=True)) == 5, 60, what="5 healthy containers")
+    print(f"role-split healthy after {time.monotonic() - started:.1f} s")
+    yield containers
+    subprocess.run(compose + ["down", "-v", "-t", "10"], capture_output=True, timeout=180)
+
+
+def test_role_split_survives_a_dead_replica_and_a_database_restart(production):
+    containers = production
+    server = containers("server")[0]
+    submits = containers("submit")
+    db = containers("db")[0]
+    names = {c: docker("inspect", "-f", "{{.Config.Hostname}}", c).stdout.strip()
+             for c in submits}
+
+    def run(*argv, stdin=None):
+        done = subprocess.run(["docker", "exec", "-i", server, *argv], input=stdin,
+                              capture_output=True, text=True)
+        return done.returncode, done.stdout + done.stderr
+
+    _prepare(run, dict(STRESS, duration="30s"))
+    for _ in range(2):
+        assert run("hc", "test", "create", "stress", "--approve")[0] == 0
+    wait_for(lambda: all(t["state"] == "running" for t in accounting(submits[0]).values()), 30,
+             what="both tests running")
+    hosts = {t["host"] for t in accounting(submits[0]).values()}
+    assert hosts == set(names.values()), f"both replicas receive tests: {hosts}"
+    time.sleep(3)
+    victim = submits[0]
+    docker("kill", victim)
+    survivor = submits[1]
+    docker("restart", "-t", "5", db)
+    wait_for(lambda: all(t["state"] == "completed" for t in accounting(survivor).values()), 90,
+             what="both tests completed")
+    tests = accounting(survivor)
+    for test in tests.values():
+        assert test["host"] == names[survivor]
+        _check_accounted(test)
+    moved = [t for t in tests.values() if any(j[1] == names[victim] for j in t["jobs"].values())]
+    assert moved, "the killed replica's test was finished by the other"
+    assert all(any(j[1] == names[survivor] for j in t["jobs"].values()) for t in moved)
