@@ -11,26 +11,20 @@ import os
 import sys
 import time
 
-from appliance import lifecycle, summary
 from appliance.cli.output import percent, table
 from appliance.config import parse_duration
-from appliance.models import Site, Test
-from appliance.run import results as results_module
+from appliance.containers import DEFAULT_IMAGE
 from appliance.run import thresholds as thresholds_module
 from appliance.run.junit import junit_xml
-from appliance.run.local_instance import LocalInstance
 from appliance.run.progress import Progress
 from appliance.run.report import html_report
-from appliance.specs import SpecError, check_site, parse_document, save_template
+from appliance.run.sources import ContainerSource, InfrastructureError, LocalSource
+from appliance.specs import SpecError, check_site, parse_document
 from appliance.states import TEST_FINAL, TestState
 
 EXIT_CODES = ("exit codes: 0 every threshold holds; 1 a threshold failed or the test ended in "
               "error or was cancelled; 2 usage or infrastructure error")
-ACTOR = "hc-run"
-
-
-class InfrastructureError(RuntimeError):
-    """The instance could not run the test; exit code 2."""
+__all__ = ["InfrastructureError", "add_commands"]
 
 
 def add_commands(commands) -> None:
@@ -47,7 +41,12 @@ def add_commands(commands) -> None:
                      "mean(metric:NAME)>=50, site:NAME:failed==0")
     run.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
     run.add_argument("--report", metavar="FILE", help="write a self-contained HTML report here")
-    run.add_argument("--keep", action="store_true", help="keep the throwaway instance's files")
+    run.add_argument("--instance", choices=["local", "container"], default="local",
+                     help="where the throwaway instance runs: local processes (default) or "
+                     "a container of the appliance image")
+    run.add_argument("--appliance-image", default=DEFAULT_IMAGE,
+                     help=f"image for --instance container (default {DEFAULT_IMAGE})")
+    run.add_argument("--keep", action="store_true", help="keep the throwaway instance")
     run.add_argument("--timeout", help="give up waiting after this long (default: the test's "
                      "duration plus 10m)")
     run.set_defaults(run=run_command)
@@ -59,13 +58,20 @@ def run_command(args, settings) -> int:
         raise SpecError("--threshold, --junit and --report need --wait")
     document, site_definitions = _load_document(args)
     started = time.monotonic()
-    with LocalInstance(keep=args.keep) as instance:
-        test_id = _create(document, site_definitions, args, thresholds)
-        print(f"test {test_id} created in a throwaway instance ({instance.root})", flush=True)
+    source = ContainerSource(args.appliance_image, args.keep) if args.instance == "container" \
+        else LocalSource(args.keep)
+    with source:
+        for site in site_definitions:
+            source.define_site(site)
+        test_id, sites = source.create_test(source.add_template(document), args.sites)
+        # Site-scoped thresholds are checked against the test before any job is sent.
+        thresholds_module.parse_all(args.thresholds, known_sites=sites)
+        source.approve(test_id)
+        print(f"test {test_id} approved in {source.describe()}", flush=True)
         if not args.wait:
             return 0
-        _wait(test_id, instance, _timeout(args, document))
-        return _judge(test_id, thresholds, args, time.monotonic() - started)
+        _wait(source, test_id, _timeout(args, document))
+        return _judge(source.result(test_id), thresholds, args, time.monotonic() - started)
 
 
 def _load_document(args) -> tuple[dict, list]:
@@ -92,61 +98,31 @@ def _load_document(args) -> tuple[dict, list]:
     return document, site_definitions
 
 
-def _create(document: dict, site_definitions: list, args, thresholds) -> int:
-    for site in site_definitions:
-        Site.create(**check_site(site["name"], site["backend"], site.get("settings", {}),
-                                 site.get("cloud", "")))
-    template = save_template(document)
-    sites = None
-    if args.sites:
-        sites = list(Site.select().where(Site.name.in_(args.sites)))
-        missing = set(args.sites) - {s.name for s in sites}
-        if missing:
-            raise SpecError(f"--site {min(missing)}: not a site of this run")
-    now = time.time()
-    test = lifecycle.create_test(template, now, now + template.duration, owner=ACTOR, sites=sites)
-    site_names = [ts.site.name for ts in test.test_sites]
-    thresholds_module.parse_all([t.text for t in thresholds], known_sites=site_names)
-    lifecycle.send_for_approval(test.id, ACTOR)
-    lifecycle.approve(test.id, ACTOR)
-    return test.id
-
-
 def _timeout(args, document: dict) -> float:
     if args.timeout:
         return parse_duration(args.timeout)
     return parse_duration(str(document.get("duration", "1h"))) + 600
 
 
-def _wait(test_id: int, instance: LocalInstance, timeout: float) -> None:
+def _wait(source, test_id: int, timeout: float) -> None:
     progress = Progress()
     deadline = time.monotonic() + timeout
     try:
         while True:
-            test = Test.get_by_id(test_id)
-            counts = summary.counts_by_site(test_id)
-            total = summary.empty_counts()
-            for site_counts in counts.values():
-                for key, value in site_counts.items():
-                    total[key] += value
-            progress.show(test.state, {k.removeprefix("jobs_"): v for k, v in total.items()
-                                       if k != "jobs_total"})
-            if TestState(test.state) in TEST_FINAL:
+            state, counts = source.progress(test_id)
+            progress.show(state, {k.removeprefix("jobs_"): v for k, v in counts.items()
+                                  if k != "jobs_total"})
+            if TestState(state) in TEST_FINAL:
                 return
-            if not instance.agents_alive():
-                raise InfrastructureError("the instance's agents stopped; see "
-                                          f"{instance.root}/agents.log (use --keep)")
             if time.monotonic() > deadline:
-                lifecycle.cancel(test_id, ACTOR, "hc run gave up waiting")
+                source.cancel(test_id, "hc run gave up waiting")
                 raise InfrastructureError(f"test {test_id} did not end within {timeout:.0f} s")
             time.sleep(1.0)
     finally:
         progress.done()
 
 
-def _judge(test_id: int, thresholds, args, duration: float) -> int:
-    summary.refresh(test_id)
-    result = results_module.from_database(test_id)
+def _judge(result, thresholds, args, duration: float) -> int:
     verdicts = [thresholds_module.evaluate(t, result.jobs) for t in thresholds]
     failed = result.state != TestState.COMPLETED.value or not all(v.passed for v in verdicts)
     exit_code = 1 if failed else 0

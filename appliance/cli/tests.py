@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import json
 import sys
 import time
 
@@ -47,6 +48,9 @@ def add_commands(commands) -> None:
     listing.add_argument("--state", choices=[s.value for s in TestState])
     listing.add_argument("--limit", type=int, default=50)
     listing.set_defaults(run=test_list)
+    export = test.add_parser("export", help="a test, its jobs and its log as JSON")
+    export.add_argument("id", type=int)
+    export.set_defaults(run=test_export)
     load = test.add_parser("set-load", help="change a site's load knobs in a test")
     load.add_argument("id", type=int)
     load.add_argument("site")
@@ -176,4 +180,12 @@ def test_set_load(args, settings) -> int:
     connect(settings)
     changes = lifecycle.set_load(args.id, args.site, actor(), **knobs)
     print("\n".join(changes) or "nothing changed")
+    return 0
+
+
+def test_export(args, settings) -> int:
+    from appliance.run import results
+
+    connect(settings, migrate=False)
+    print(json.dumps(results.to_dict(results.from_database(args.id))))
     return 0

@@ -1,7 +1,7 @@
 """What a finished (or running) test produced, in the shape thresholds and reports use."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from appliance.models import Job, Site, Template, Test, TestLog, TestSite
 from appliance.run.thresholds import JobRecord
@@ -53,3 +53,16 @@ def from_database(test_id: int) -> RunResult:
     result.log = [(line.at, line.severity, line.message) for line in
                   TestLog.select().where(TestLog.test == test_id).order_by(TestLog.id)]
     return result
+
+
+def to_dict(result: RunResult) -> dict:
+    return asdict(result)
+
+
+def from_dict(data: dict) -> RunResult:
+    """The inverse of to_dict (what `hc test export` prints)."""
+    values = dict(data)
+    values["jobs"] = [JobRecord(**job) for job in data["jobs"]]
+    values["log"] = [tuple(line) for line in data["log"]]
+    values["ended_times"] = [tuple(row) for row in data["ended_times"]]
+    return RunResult(**values)
