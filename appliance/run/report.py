@@ -11,13 +11,20 @@ from pygal.style import Style
 from appliance.run.results import STATE_ORDER, RunResult
 from appliance.run.thresholds import Verdict
 
-_STYLE = Style(background="white", plot_background="white", font_family="sans-serif",
-               colors=("#2b7bb9", "#6aa84f", "#cc0000", "#999999", "#e69138", "#674ea7"))
-_CHART = {"style": _STYLE, "js": [], "disable_xml_declaration": True, "width": 720,
-          "height": 320, "explicit_size": True}
+STATE_COLOURS = {"pending": "#b4a7d6", "submitted": "#9fc5e8", "queued": "#6fa8dc",
+                 "running": "#2b7bb9", "completed": "#6aa84f", "failed": "#cc0000",
+                 "killed": "#999999", "lost": "#e69138"}
+_CHART = {"js": [], "disable_xml_declaration": True, "width": 720, "height": 320,
+          "explicit_size": True}
+
+
+def _style(states: list[str]) -> Style:
+    """One colour per job state, the same in every chart."""
+    return Style(background="white", plot_background="white", font_family="sans-serif",
+                 colors=tuple(STATE_COLOURS.get(state, "#2b7bb9") for state in states))
 _CSS = """body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;
 margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
-th:first-child,td:first-child{text-align:left}.pass{color:#2e7d32}.fail{color:#c62828;
+th:first-child,td:first-child,td.text{text-align:left}.pass{color:#2e7d32}.fail{color:#c62828;
 font-weight:bold}figure{margin:1em 0}"""
 
 
@@ -28,18 +35,20 @@ def _static(chart) -> str:
 
 
 def jobs_by_state_svg(result: RunResult) -> str:
-    chart = pygal.StackedBar(title="Jobs by final state per site", **_CHART)
+    series = [(state, [result.counts(site)[state] for site in result.sites])
+              for state in STATE_ORDER]
+    series = [(state, values) for state, values in series if any(values)]
+    chart = pygal.StackedBar(title="Jobs by final state per site",
+                             style=_style([state for state, _ in series]), **_CHART)
     chart.x_labels = result.sites
-    for state in STATE_ORDER:
-        values = [result.counts(site)[state] for site in result.sites]
-        if any(values):
-            chart.add(state, values)
+    for state, values in series:
+        chart.add(state, values)
     return _static(chart)
 
 
 def wall_histogram_svg(result: RunResult, bins: int = 20) -> str:
     walls = [job.wall for job in result.jobs if job.wall is not None]
-    chart = pygal.Histogram(title="Wall time of jobs (s)", **_CHART)
+    chart = pygal.Histogram(title="Wall time of jobs (s)", style=_style(["running"]), **_CHART)
     if walls:
         low, high = min(walls), max(walls)
         width = (high - low) / bins or 1.0
@@ -52,7 +61,8 @@ def wall_histogram_svg(result: RunResult, bins: int = 20) -> str:
 
 
 def progress_svg(result: RunResult) -> str:
-    chart = pygal.XY(title="Jobs ended over time (s since start)", **_CHART)
+    chart = pygal.XY(title="Jobs ended over time (s since start)",
+                     style=_style(["completed", "failed"]), **_CHART)
     for state in ("completed", "failed"):
         times = sorted(t - result.start_at for t, _, s in result.ended_times if s == state)
         chart.add(state, [(t, n + 1) for n, t in enumerate(times)])
@@ -67,7 +77,8 @@ def html_report(result: RunResult, verdicts: list[Verdict], exit_code: int) -> s
         for v in verdicts) or "<tr><td colspan=3>no thresholds</td></tr>"
     site_rows = "".join(_site_row(result, site) for site in result.sites + [None])
     headers = "".join(f"<th>{state}</th>" for state in STATE_ORDER)
-    log = "".join(f"<tr><td>{_when(at)}</td><td>{escape(severity)}</td><td>{escape(text)}</td>"
+    log = "".join(f"<tr><td>{_when(at)}</td><td>{escape(severity)}</td><td class=text>"
+                  f"{escape(text)}</td>"
                   "</tr>" for at, severity, text in result.log)
     outcome = "passed" if exit_code == 0 else "FAILED"
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">

@@ -1,0 +1,53 @@
+"""`hc run` against a throwaway container instance of the appliance image."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tests.integration.test_run import RUN_FILE
+
+pytestmark = pytest.mark.container
+
+
+def hc_run(tmp_path, image: str, *argv: str) -> tuple[subprocess.CompletedProcess, float]:
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(RUN_FILE))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("HC_")}
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "appliance", "run", str(path), "--instance",
+                             "container", "--appliance-image", image, *argv],
+                            capture_output=True, text=True, timeout=180, env=environ,
+                            cwd=tmp_path)
+    return result, time.monotonic() - started
+
+
+def test_passing_and_failing_runs(app_image, tmp_path):
+    passing, seconds = hc_run(tmp_path, app_image, "--wait", "--threshold",
+                              "site:ci-a:efficiency>=0.99", "--junit", "pass.xml",
+                              "--report", "report.html")
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    print(f"hc run on a container instance: verdict after {seconds:.1f} s")
+    assert "throwaway container instance" in passing.stdout
+    suite = ET.parse(tmp_path / "pass.xml").getroot().find("testsuite")
+    assert suite.get("failures") == "0" and suite.get("tests") == "4"
+    failing, _ = hc_run(tmp_path, app_image, "--wait", "--threshold", "site:ci-b:failed==0",
+                        "--junit", "fail.xml")
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    suite = ET.parse(tmp_path / "fail.xml").getroot().find("testsuite")
+    assert suite.get("failures") == "2"  # the threshold and its site
+    leftovers = subprocess.run(["docker", "ps", "-aq", "--filter",
+                                "label=org.hc-appliance.throwaway"], capture_output=True,
+                               text=True).stdout.split()
+    assert leftovers == [], "throwaway instances are removed"
+
+
+def test_misspelt_threshold_starts_nothing(app_image, tmp_path):
+    result, seconds = hc_run(tmp_path, app_image, "--wait", "--threshold", "efficency>=1")
+    assert result.returncode == 2 and "unknown quantity 'efficency'" in result.stderr
+    assert seconds < 5, "refused before any instance was started"
