@@ -167,6 +167,7 @@ class Job(BaseModel):
     cpu_seconds = pw.DoubleField(null=True)
     metrics = JSONField(null=True)
     work_dir = pw.CharField(max_length=1024, null=True)
+    image_digest = pw.CharField(max_length=256, null=True)  # the image that ran (Docker)
 
     class Meta:
         indexes = (

@@ -1,85 +1,33 @@
 """One contract, every backend: what a submit agent relies on.
 
-Each backend supplies a `Case` that knows how to make a job that succeeds, one
-that fails with a given exit code, and one that runs long. Other backends
-(docker, slurm) add their case to CASES where their resource exists.
+Each backend supplies a `Case` (tests/backend_cases.py) that knows how to make
+a job that succeeds, one that fails with a given exit code, and one that runs
+long, and that skips (or fails under HC_REQUIRE_*) where its resource is missing.
 """
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 
 from appliance.backends import Backend, SettingsError, make_backend
-from appliance.backends.base import JobSpec
-from appliance.states import JOB_FINAL, JobState
-
-_ids = iter(range(1, 1_000_000))
-
-
-def make_spec(folder, command: str, image: str | None = None, timeout: int = 60) -> JobSpec:
-    job_id = next(_ids)
-    work_dir = os.path.join(str(folder), f"job-{job_id}")
-    os.makedirs(work_dir)
-    return JobSpec(job_id=job_id, test_id=1, site="contract", attempt=1, command=command,
-                   image=image, environment={"GREETING": "hello"}, timeout=timeout,
-                   work_dir=work_dir, metrics_file=os.path.join(work_dir, "metrics.json"))
+from appliance.states import JobState
+from tests.backend_cases import Case, FakeCase, LocalCase, make_spec, wait_final
+from tests.backends.docker_case import DockerCase
 
 
-class Case:
-    """How to exercise one backend. `kind` is ok, fail or long."""
-    name = ""
-    settings: dict = {}
-
-    def backend(self, kind: str) -> Backend:
-        return make_backend(self.name, self.settings_for(kind), "contract-host")
-
-    def settings_for(self, kind: str) -> dict:
-        return dict(self.settings)
-
-    def command(self, kind: str) -> str:
-        return {"ok": "echo $GREETING", "fail": "exit 3", "long": "sleep 60"}[kind]
+def _cases() -> list[Case]:
+    return [FakeCase(), LocalCase(), DockerCase()]
 
 
-class LocalCase(Case):
-    name = "local"
-    settings = {"kill_grace": 1.0}
-
-
-class FakeCase(Case):
-    name = "fake"
-
-    def settings_for(self, kind):
-        return {"ok": {"run_seconds": 0.2, "poll_interval": 0.1},
-                "fail": {"run_seconds": 0.2, "failure_rate": 1.0, "exit_code": 3},
-                "long": {"run_seconds": 60}}[kind]
-
-
-CASES = [FakeCase(), LocalCase()]
-
-
-@pytest.fixture(params=CASES, ids=lambda case: case.name)
+@pytest.fixture(params=_cases(), ids=lambda case: case.name)
 def case(request) -> Case:
+    request.param.ensure()
     return request.param
 
 
-def wait_final(backend: Backend, jobs: dict[str, str], timeout: float = 30.0) -> dict:
-    """Poll until every job has a final state; return their statuses."""
-    final = {}
-    deadline = time.monotonic() + timeout
-    while len(final) < len(jobs) and time.monotonic() < deadline:
-        pending = {k: v for k, v in jobs.items() if k not in final}
-        for backend_id, status in backend.poll(pending).items():
-            if status.state in JOB_FINAL:
-                final[backend_id] = status
-        time.sleep(0.1)
-    assert len(final) == len(jobs), f"not final after {timeout} s: {set(jobs) - set(final)}"
-    return final
-
-
 def submit(case: Case, backend: Backend, tmp_path, kind: str) -> tuple[str, str]:
-    spec = make_spec(tmp_path, case.command(kind))
+    spec = make_spec(tmp_path, case.command(kind), image=case.image)
     backend_id = backend.submit(spec)
     assert isinstance(backend_id, str) and backend_id
     return backend_id, spec.work_dir

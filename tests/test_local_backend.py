@@ -7,7 +7,7 @@ import time
 
 from appliance.backends.local import LocalBackend, read_status
 from appliance.states import JobState
-from tests.test_backend_contract import make_spec, wait_final
+from tests.backend_cases import make_spec, wait_final
 
 
 def _write(folder, text: str) -> None:

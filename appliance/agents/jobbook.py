@@ -16,6 +16,8 @@ from appliance.db import database
 from appliance.models import Job, Site, Test, TestSite
 from appliance.states import JOB_FINAL, JobState, job_sources
 
+# Backend-specific facts a JobStatus may carry in `extra` that have a Job column.
+STORED_EXTRAS = ("image_digest",)
 _ACTIVE_COLUMNS = (Job.id, Job.state, Job.backend_id, Job.work_dir, Job.submitted_at,
                    Job.started_at, Job.created_at, Job.attempt)
 
@@ -123,6 +125,7 @@ def _apply(job: ActiveJob, status: JobStatus, now: float, metrics_file: str) -> 
         ended = status.ended_at or now
         values.update(ended_at=ended, exit_code=status.exit_code, reason=status.reason,
                       cpu_seconds=status.cpu_seconds)
+        values.update({k: v for k, v in status.extra.items() if k in STORED_EXTRAS})
         if started is not None:
             values.update(started_at=started, wall_seconds=max(0.0, ended - started))
         values.update(_metrics(job, status, metrics_file))

@@ -9,6 +9,7 @@ from appliance.backends.base import Backend, BackendError, JobSpec, JobStatus, S
 REGISTRY: dict[str, str] = {
     "local": "appliance.backends.local:LocalBackend",
     "fake": "appliance.backends.fake:FakeBackend",
+    "docker": "appliance.backends.docker:DockerBackend",
 }
 
 

@@ -1,0 +1,224 @@
+"""Docker backend: each job is a container of the test's image running its command.
+
+Safe by default: a non-root user, no privileges, no network, CPU and memory
+limits, `init` so a stop reaches the payload, and no host mount but the job's
+own folder. Containers carry labels (job, test, site, submit host): one labelled
+list call polls every job, and a restarted agent finds its containers by them.
+When a container ends, its output, exit code and the image that ran are written
+into the job folder (`docker-status.json`) and the container is removed; the
+status file is what later polls (and restarted agents) read.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Mapping
+
+from appliance.backends.base import (
+    Backend,
+    BackendError,
+    JobSpec,
+    JobStatus,
+    SettingsError,
+    check_number,
+    merge_settings,
+)
+from appliance.states import JobState
+
+LABEL = "org.hc-appliance"
+STATUS_FILE = "docker-status.json"
+DEFAULTS = {
+    "network": False,        # payloads get no network unless the site allows it
+    "cpus": 1.0,             # CPU limit per job
+    "memory_mb": 1024,       # memory limit per job
+    "user": "10001:10001",   # never root
+    "pull": False,           # pull missing images (needs a registry)
+    "work_volume": None,     # named volume holding the work area, when the agent is itself
+                             # in a container (then mounted at the same path)
+    "base_url": None,        # Docker daemon; default: the environment (DOCKER_HOST or socket)
+    "poll_interval": 2.0,
+}
+
+
+class DockerBackend(Backend):
+    name = "docker"
+
+    def __init__(self, settings, host=""):
+        super().__init__(settings, host)
+        self.poll_interval = self.settings["poll_interval"]
+        self._client = None
+
+    @classmethod
+    def validate_settings(cls, settings):
+        merged = merge_settings(cls.name, DEFAULTS, settings)
+        check_number(merged, "cpus", 0.01, 256)
+        check_number(merged, "memory_mb", 16)
+        check_number(merged, "poll_interval", 0.1)
+        for flag in ("network", "pull"):
+            if not isinstance(merged[flag], bool):
+                raise SettingsError(f"{flag} must be true or false")
+        user = str(merged["user"])
+        if user.split(":")[0] in ("0", "root"):
+            raise SettingsError("user must not be root")
+        return merged
+
+    @property
+    def client(self):
+        if self._client is None:
+            import docker  # imported only by agents that serve a Docker site
+
+            try:
+                self._client = docker.DockerClient(base_url=self.settings["base_url"]) \
+                    if self.settings["base_url"] else docker.from_env()
+            except docker.errors.DockerException as error:
+                raise BackendError(f"Docker daemon not reachable: {error}") from error
+        return self._client
+
+    def check(self) -> str:
+        """A short description of the daemon; raises BackendError when unusable."""
+        version = self._call(lambda: self.client.version())
+        return f"Docker {version.get('Version', '?')} answers"
+
+    def submit(self, spec: JobSpec) -> str:
+        if not spec.image:
+            raise BackendError("the job template names no image; the Docker backend needs one")
+        self._ensure_image(spec.image)
+        os.chmod(spec.work_dir, 0o777)  # the job's own folder, writable by the job's user
+        labels = {f"{LABEL}.job": str(spec.job_id), f"{LABEL}.test": str(spec.test_id),
+                  f"{LABEL}.site": spec.site, f"{LABEL}.host": self.host}
+        environment = spec.payload_environment()
+        container = self._call(lambda: self.client.containers.run(
+            spec.image, ["/bin/sh", "-c", spec.command], detach=True, labels=labels,
+            environment=environment, user=str(self.settings["user"]), init=True,
+            working_dir=spec.work_dir, volumes=self._volumes(spec.work_dir),
+            network_mode=None if self.settings["network"] else "none",
+            nano_cpus=int(self.settings["cpus"] * 1e9),
+            mem_limit=f"{int(self.settings['memory_mb'])}m", privileged=False,
+            cap_drop=["ALL"], security_opt=["no-new-privileges"]))
+        return container.id
+
+    def _volumes(self, job_dir: str) -> dict:
+        if self.settings["work_volume"]:
+            # The agent is in a container: the daemon knows the volume, not our path.
+            work_dir = os.environ.get("HC_WORK_DIR", "/data/work")
+            return {self.settings["work_volume"]: {"bind": work_dir, "mode": "rw"}}
+        return {job_dir: {"bind": job_dir, "mode": "rw"}}
+
+    def _ensure_image(self, image: str) -> None:
+        import docker.errors
+
+        try:
+            self.client.images.get(image)
+        except docker.errors.ImageNotFound:
+            if not self.settings["pull"]:
+                raise BackendError(f"image {image} is not on the Docker host and this site "
+                                   "does not pull images (setting pull)") from None
+            self._call(lambda: self.client.images.pull(image))
+        except docker.errors.DockerException as error:
+            raise BackendError(f"Docker daemon error: {error}") from error
+
+    def poll(self, jobs: Mapping[str, str]) -> dict[str, JobStatus]:
+        listed = self._call(lambda: self.client.containers.list(
+            all=True, filters={"label": f"{LABEL}.job"}))
+        by_id = {container.id: container for container in listed}
+        statuses = {}
+        for backend_id, folder in jobs.items():
+            container = by_id.get(backend_id)
+            if container is None:
+                statuses[backend_id] = _read_status(folder) or JobStatus(
+                    JobState.LOST, reason="container vanished before its outcome was collected")
+            else:
+                status = self._status(container, folder)
+                if status is not None:
+                    statuses[backend_id] = status
+        return statuses
+
+    def _status(self, container, folder: str) -> JobStatus | None:
+        state = container.attrs["State"]
+        if state["Status"] in ("created", "restarting"):
+            return JobStatus(JobState.QUEUED)
+        if state["Status"] in ("running", "paused"):
+            return JobStatus(JobState.RUNNING, started_at=_time(state["StartedAt"]))
+        return self._collect(container, folder)
+
+    def _collect(self, container, folder: str) -> JobStatus:
+        """Outputs into the job folder, the outcome into its status file, then remove."""
+        state = container.attrs["State"]
+        for stream in ("stdout", "stderr"):
+            data = container.logs(stdout=stream == "stdout", stderr=stream == "stderr")
+            with open(os.path.join(folder, stream), "wb") as handle:
+                handle.write(data)
+        code = state.get("ExitCode")
+        record = {"exit_code": code, "started_at": _time(state["StartedAt"]),
+                  "ended_at": _time(state["FinishedAt"]), "image_digest": _digest(container),
+                  "reason": "out of memory" if state.get("OOMKilled") else
+                  (f"exit code {code}" if code else None)}
+        temporary = os.path.join(folder, STATUS_FILE + ".tmp")
+        with open(temporary, "w") as handle:
+            json.dump(record, handle)
+        os.replace(temporary, os.path.join(folder, STATUS_FILE))
+        container.remove(force=True)
+        return _read_status(folder)
+
+    def kill(self, jobs: Mapping[str, str]) -> None:
+        import docker.errors
+
+        for backend_id in jobs:
+            try:
+                self.client.containers.get(backend_id).remove(force=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.DockerException as error:
+                raise BackendError(f"cannot kill container {backend_id[:12]}: {error}") \
+                    from error
+
+    def recover(self, job_dir: str) -> str | None:
+        job_id = os.path.basename(job_dir.rstrip("/")).removeprefix("job-")
+        found = self._call(lambda: self.client.containers.list(
+            all=True, filters={"label": f"{LABEL}.job={job_id}"}))
+        return found[0].id if found else None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def _call(self, function):
+        import docker.errors
+
+        try:
+            return function()
+        except docker.errors.DockerException as error:
+            raise BackendError(f"Docker daemon error: {error}") from error
+
+
+def _read_status(folder: str) -> JobStatus | None:
+    try:
+        with open(os.path.join(folder, STATUS_FILE)) as handle:
+            record = json.load(handle)
+    except (FileNotFoundError, ValueError):
+        return None
+    state = JobState.COMPLETED if record["exit_code"] == 0 else JobState.FAILED
+    return JobStatus(state, started_at=record["started_at"], ended_at=record["ended_at"],
+                     exit_code=record["exit_code"], reason=record["reason"],
+                     extra={"image_digest": record["image_digest"]})
+
+
+def _digest(container) -> str:
+    """The repository digest of the image that ran, or its content id when it has none
+    (images built or imported locally)."""
+    image_id = container.attrs["Image"]
+    try:
+        digests = container.client.images.get(image_id).attrs.get("RepoDigests") or []
+    except Exception:  # the image may be gone already; its id still names it exactly
+        digests = []
+    return digests[0] if digests else image_id
+
+
+def _time(text: str | None) -> float | None:
+    """Docker's RFC 3339 times with nanoseconds -> UNIX seconds."""
+    if not text or text.startswith("0001-"):
+        return None
+    main, _, fraction = text.rstrip("Z").partition(".")
+    moment = dt.datetime.fromisoformat(main).replace(tzinfo=dt.UTC)
+    return moment.timestamp() + (float("0." + fraction[:9]) if fraction else 0.0)

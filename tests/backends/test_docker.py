@@ -1,0 +1,80 @@
+"""Docker backend beyond the contract: safety defaults, outputs, digests, images."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from appliance.backends import SettingsError, make_backend
+from appliance.states import JobState
+from tests.backend_cases import make_spec, wait_final
+from tests.backends.docker_case import IMAGE, DockerCase
+
+
+@pytest.fixture(scope="module")
+def image():
+    DockerCase().ensure()
+    return IMAGE
+
+
+def _run(tmp_path, image, command, **settings):
+    backend = make_backend("docker", {"poll_interval": 0.2, **settings}, "test-host")
+    spec = make_spec(tmp_path, command, image=image)
+    backend_id = backend.submit(spec)
+    return backend, spec, backend_id, wait_final(backend, {backend_id: spec.work_dir})[backend_id]
+
+
+def test_outputs_metrics_digest_and_cleanup(tmp_path, image):
+    command = 'echo out; echo err >&2; printf \'{"n": 3}\' > "$HC_METRICS_FILE"; id -u'
+    backend, spec, backend_id, status = _run(tmp_path, image, command)
+    assert status.state is JobState.COMPLETED
+    with open(os.path.join(spec.work_dir, "stdout")) as handle:
+        assert handle.read() == "out\n10001\n", "never root"
+    with open(os.path.join(spec.work_dir, "stderr")) as handle:
+        assert handle.read() == "err\n"
+    with open(spec.metrics_file) as handle:
+        assert json.load(handle) == {"n": 3}
+    inspected = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", image],
+                               capture_output=True, text=True).stdout.strip()
+    assert status.extra["image_digest"] == inspected
+    assert status.started_at and status.ended_at >= status.started_at
+    gone = subprocess.run(["docker", "inspect", backend_id], capture_output=True)
+    assert gone.returncode != 0, "the container is removed once collected"
+
+
+def test_network_is_off_unless_enabled(tmp_path, image):
+    """Without network a payload has only loopback and no route to anywhere."""
+    command = "ls /sys/class/net; echo routes; cat /proc/net/route"
+    _, spec, _, _ = _run(tmp_path, image, command)
+    with open(os.path.join(spec.work_dir, "stdout")) as handle:
+        interfaces, routes = handle.read().split("routes\n")
+    assert interfaces.split() == ["lo"] and len(routes.strip().splitlines()) <= 1
+    _, spec, _, _ = _run(tmp_path, image, command, network=True)
+    with open(os.path.join(spec.work_dir, "stdout")) as handle:
+        interfaces, routes = handle.read().split("routes\n")
+    assert "eth0" in interfaces.split() and len(routes.strip().splitlines()) >= 2
+
+
+def test_missing_image_is_a_clear_failure(tmp_path, image):
+    backend = make_backend("docker", {}, "test-host")
+    spec = make_spec(tmp_path, "true", image="hc-test/no-such-image:1")
+    with pytest.raises(Exception, match="not on the Docker host and this site does not pull"):
+        backend.submit(spec)
+
+
+def test_failure_and_memory_limit(tmp_path, image):
+    _, _, _, status = _run(tmp_path, image, "exit 7")
+    assert status.state is JobState.FAILED and status.exit_code == 7
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({"user": "0:0"}, "user must not be root"),
+    ({"network": "yes"}, "network must be true or false"),
+    ({"cpus": 0}, "cpus must be between"),
+    ({"volume": "/"}, "unknown docker setting 'volume'"),
+])
+def test_settings_are_validated(settings, message):
+    with pytest.raises(SettingsError, match=message):
+        make_backend("docker", settings)
