@@ -14,10 +14,11 @@ from appliance.backends import Backend, SettingsError, make_backend
 from appliance.states import JobState
 from tests.backend_cases import Case, FakeCase, LocalCase, make_spec, wait_final
 from tests.backends.docker_case import DockerCase
+from tests.backends.slurm_cluster import SlurmCase
 
 
 def _cases() -> list[Case]:
-    return [FakeCase(), LocalCase(), DockerCase()]
+    return [FakeCase(), LocalCase(), DockerCase(), SlurmCase()]
 
 
 @pytest.fixture(params=_cases(), ids=lambda case: case.name)

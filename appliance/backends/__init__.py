@@ -10,6 +10,7 @@ REGISTRY: dict[str, str] = {
     "local": "appliance.backends.local:LocalBackend",
     "fake": "appliance.backends.fake:FakeBackend",
     "docker": "appliance.backends.docker:DockerBackend",
+    "slurm": "appliance.backends.slurm:SlurmBackend",
 }
 
 
