@@ -105,6 +105,9 @@ SETTINGS = (
             _positive_duration),
     Setting("poll_interval", "0", "s", "override every backend's own poll interval; 0 = keep",
             parse_duration),
+    Setting("site_check_interval", "300", "s",
+            "submit agent: how often each site's backend is checked (hc site check)",
+            _positive_duration),
     Setting("submit_batch", "500", "jobs", "most jobs one site gets per submit iteration",
             _positive_int),
     Setting("db_wait", "60", "s", "how long to wait for the database at start",
@@ -132,6 +135,7 @@ class Config:
     summary_interval: float
     submit_interval: float
     poll_interval: float
+    site_check_interval: float
     submit_batch: int
     db_wait: float
     web_bind: str

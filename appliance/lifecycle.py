@@ -85,11 +85,14 @@ def create_test(template: Template, start_at: float, end_at: float, owner: str,
 
 def _excluded_site_warnings(test: Test, sites: list[Site], owner: str) -> list[str]:
     """Functional tests go to excluded sites on purpose (that is how they recover);
-    a stress test there is probably a mistake."""
+    a stress test there, or on a site whose backend failed its check, is probably
+    a mistake."""
     if test.category != Category.STRESS.value:
         return []
     warnings = [f"site {s.name} is excluded ({s.status_reason or 'no reason given'}): its "
                 "jobs are likely to fail" for s in sites if s.status == SiteStatus.EXCLUDED.value]
+    warnings += [f"site {s.name} failed its last check: {s.check_message}"
+                 for s in sites if s.check_ok is False]
     for warning in warnings:
         add_log(test.id, warning, Severity.WARNING, owner)
         log.warning("test %s: %s", test.id, warning)

@@ -56,6 +56,10 @@ class Site(BaseModel):
     pin_reason = pw.TextField(default="")
     pinned_by = pw.CharField(max_length=128, default="")
     pinned_at = pw.DoubleField(null=True)
+    # The last check that the backend is reachable and usable (None: never checked).
+    check_ok = pw.BooleanField(null=True)
+    check_message = pw.TextField(default="")
+    checked_at = pw.DoubleField(null=True)
 
 
 class JobTemplate(BaseModel):

@@ -17,7 +17,7 @@ import time
 
 import peewee
 
-from appliance import summary, workarea
+from appliance import sitecheck, summary, workarea
 from appliance.agents import jobbook, load
 from appliance.agents.jobbook import ActiveJob
 from appliance.agents.runner import Heartbeat
@@ -53,6 +53,7 @@ class SubmitAgent:
         self._in_flight = 0
         self._busy = False
         self._noted: set[tuple] = set()
+        self._next_site_check = 0.0
 
     # -- the loop ---------------------------------------------------------
 
@@ -74,6 +75,9 @@ class SubmitAgent:
                 log.exception("test %s: iteration failed; retrying next time", test.id)
         self._kill_jobs_of_ended_tests(now)
         self._forget_all_but({test.id for test in tests})
+        if now >= self._next_site_check:
+            sitecheck.check_due(self.host, self.config.site_check_interval, now)
+            self._next_site_check = now + self.config.site_check_interval
         return 0.0 if self._busy else self._wait(now)
 
     def _forget_all_but(self, test_ids: set[int]) -> None:

@@ -97,6 +97,13 @@ class Backend:
         """Stop a batch of {backend id: job folder}; jobs already ended are fine."""
         raise NotImplementedError
 
+    def check(self) -> str:
+        """Verify the resource is reachable and usable; return what was found.
+
+        Raise BackendError saying what is wrong. Must not start jobs.
+        """
+        return "nothing to check"
+
     def recover(self, job_dir: str) -> str | None:
         """The backend id of a job whose submission was interrupted, if it started.
 

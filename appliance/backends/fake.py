@@ -81,6 +81,9 @@ class FakeBackend(Backend):
             raise BackendError("simulated kill failure")
         self._killed.update(jobs)
 
+    def check(self) -> str:
+        return "simulated site (fake backend)"
+
     def _status(self, backend_id: str, now: float) -> JobStatus:
         try:
             submitted = float(backend_id.rsplit("-", 1)[1])

@@ -94,6 +94,11 @@ class LocalBackend(Backend):
             _signal_group(pid, signal.SIGKILL)
         self._reap()
 
+    def check(self) -> str:
+        if not os.access(SHELL, os.X_OK):
+            raise BackendError(f"{SHELL} is missing: jobs cannot start")
+        return f"local processes on {os.uname().nodename}"
+
     def recover(self, job_dir: str) -> str | None:
         try:
             with open(os.path.join(job_dir, PID_FILE)) as handle:

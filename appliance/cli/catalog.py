@@ -39,6 +39,10 @@ def add_commands(commands):
     show = site.add_parser("show", help="one site in detail")
     show.add_argument("name")
     show.set_defaults(run=site_show)
+    check = site.add_parser("check", help="is the site's backend reachable and usable? "
+                            "(exit 1 when not)")
+    check.add_argument("name")
+    check.set_defaults(run=site_check)
     status = site.add_parser("set-status", help="set a site's status by hand")
     status.add_argument("name")
     status.add_argument("status", choices=SITE_STATUSES)
@@ -79,9 +83,10 @@ def site_add(args, settings) -> int:
 
 def site_list(args, settings) -> int:
     connect(settings)
-    rows = [[s.name, s.backend, s.cloud, s.status, s.status_reason]
+    checks = {None: "-", True: "ok", False: "FAILED"}
+    rows = [[s.name, s.backend, s.cloud, s.status, s.status_reason, checks[s.check_ok]]
             for s in Site.select().order_by(Site.name)]
-    print(table(["site", "backend", "cloud", "status", "reason"], rows))
+    print(table(["site", "backend", "cloud", "status", "reason", "check"], rows))
     return 0
 
 
@@ -164,3 +169,12 @@ def user_add(args, settings) -> int:
         User.create(name=args.name, role=args.role, password_hash=generate_password_hash(password))
     print(f"user {args.name} added ({args.role})")
     return 0
+
+
+def site_check(args, settings) -> int:
+    from appliance.sitecheck import check_and_record
+
+    connect(settings)
+    ok, message = check_and_record(Site.get(Site.name == args.name), settings.hostname)
+    print(f"{args.name}: {'ok' if ok else 'FAILED'}: {message}")
+    return 0 if ok else 1
