@@ -6,6 +6,7 @@ waits until its health check passes, and removes container and volume on exit.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import time
 
@@ -19,7 +20,8 @@ class InstanceError(RuntimeError):
 
 class ThrowawayInstance:
     def __init__(self, image: str = DEFAULT_IMAGE, name: str | None = None,
-                 environment: dict | None = None, healthy_within: float = 60.0):
+                 environment: dict | None = None, healthy_within: float = 60.0,
+                 docker_socket: bool = False):
         import docker  # only where containers are used
 
         self.client = docker.from_env()
@@ -30,6 +32,8 @@ class ThrowawayInstance:
                             "HC_ADMIN_PASSWORD": self.admin_password,
                             "HC_SECRET_KEY": secrets.token_hex(16), **(environment or {})}
         self.healthy_within = healthy_within
+        # Docker sites inside the instance start sibling containers through the socket.
+        self.docker_socket = docker_socket
         self.container = None
         self.url = ""
         self.seconds_to_healthy = None
@@ -45,12 +49,18 @@ class ThrowawayInstance:
         import docker.errors
 
         started = time.monotonic()
+        volumes = {self.name: {"bind": "/data", "mode": "rw"}}
+        extra = {}
+        if self.docker_socket:
+            socket = "/var/run/docker.sock"
+            volumes[socket] = {"bind": socket, "mode": "rw"}
+            extra["group_add"] = [str(os.stat(socket).st_gid)]
         try:
             self.client.volumes.create(self.name, labels={LABEL: "1"})
             self.container = self.client.containers.run(
                 self.image, name=self.name, detach=True, environment=self.environment,
-                labels={LABEL: "1"}, volumes={self.name: {"bind": "/data", "mode": "rw"}},
-                ports={"8000/tcp": ("127.0.0.1", None)})
+                labels={LABEL: "1"}, volumes=volumes, ports={"8000/tcp": ("127.0.0.1", None)},
+                **extra)
         except docker.errors.DockerException as error:
             self.down()
             raise InstanceError(f"cannot start {self.image}: {error}") from error

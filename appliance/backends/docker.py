@@ -35,7 +35,8 @@ DEFAULTS = {
     "user": "10001:10001",   # never root
     "pull": False,           # pull missing images (needs a registry)
     "work_volume": None,     # named volume holding the work area, when the agent is itself
-                             # in a container (then mounted at the same path)
+                             # in a container; mounted in the job at work_volume_mount,
+    "work_volume_mount": "/data",  # where the agent has it (the image's data dir)
     "base_url": None,        # Docker daemon; default: the environment (DOCKER_HOST or socket)
     "poll_interval": 2.0,
 }
@@ -100,9 +101,10 @@ class DockerBackend(Backend):
 
     def _volumes(self, job_dir: str) -> dict:
         if self.settings["work_volume"]:
-            # The agent is in a container: the daemon knows the volume, not our path.
-            work_dir = os.environ.get("HC_WORK_DIR", "/data/work")
-            return {self.settings["work_volume"]: {"bind": work_dir, "mode": "rw"}}
+            # The agent is in a container: the daemon knows the volume, not our path;
+            # mounted where the agent has it, the job folder keeps its path.
+            return {self.settings["work_volume"]: {"bind": self.settings["work_volume_mount"],
+                                                   "mode": "rw"}}
         return {job_dir: {"bind": job_dir, "mode": "rw"}}
 
     def _ensure_image(self, image: str) -> None:

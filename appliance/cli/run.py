@@ -58,8 +58,11 @@ def run_command(args, settings) -> int:
         raise SpecError("--threshold, --junit and --report need --wait")
     document, site_definitions = _load_document(args)
     started = time.monotonic()
-    source = ContainerSource(args.appliance_image, args.keep) if args.instance == "container" \
-        else LocalSource(args.keep)
+    if args.instance == "container":
+        docker_sites = any(site.get("backend") == "docker" for site in site_definitions)
+        source = ContainerSource(args.appliance_image, args.keep, docker_sites)
+    else:
+        source = LocalSource(args.keep)
     with source:
         for site in site_definitions:
             source.define_site(site)

@@ -83,8 +83,8 @@ class ContainerSource:
     """A throwaway container instance of the appliance image; talks to it through
     `hc` commands run inside it."""
 
-    def __init__(self, image: str, keep: bool = False):
-        self.instance = ThrowawayInstance(image)
+    def __init__(self, image: str, keep: bool = False, docker_sites: bool = False):
+        self.instance = ThrowawayInstance(image, docker_socket=docker_sites)
         self.keep = keep
 
     def __enter__(self) -> ContainerSource:
@@ -112,7 +112,11 @@ class ContainerSource:
 
     def define_site(self, site: dict) -> None:
         argv = ["site", "add", site["name"], "--backend", site["backend"]]
-        for key, value in site.get("settings", {}).items():
+        settings = dict(site.get("settings", {}))
+        if site["backend"] == "docker":
+            # Job folders live on the instance's volume: sibling containers mount it.
+            settings.setdefault("work_volume", self.instance.name)
+        for key, value in settings.items():
             argv += ["--set", f"{key}={json.dumps(value)}"]
         if site.get("cloud"):
             argv += ["--cloud", site["cloud"]]

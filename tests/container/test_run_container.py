@@ -51,3 +51,26 @@ def test_misspelt_threshold_starts_nothing(app_image, tmp_path):
     result, seconds = hc_run(tmp_path, app_image, "--wait", "--threshold", "efficency>=1")
     assert result.returncode == 2 and "unknown quantity 'efficency'" in result.stderr
     assert seconds < 5, "refused before any instance was started"
+
+
+def test_user_image_on_a_docker_site_of_the_instance(app_image, tmp_path):
+    """The CI use: a user's image runs as the payload on the instance's Docker site."""
+    from tests.backends.docker_case import build_busybox_image
+
+    user_image = build_busybox_image()
+    run_file = {"name": "payload", "duration": "2m", "sites": ["ci-docker"],
+                "site_definitions": [{"name": "ci-docker", "backend": "docker",
+                                      "settings": {"poll_interval": 0.5}}],
+                "load": {"max_running": 2, "job_cap": 4},
+                "job": {"image": "placeholder:1", "command":
+                        'echo \'{"events_per_s": 75}\' > "$HC_METRICS_FILE"'}}
+    path = tmp_path / "payload.json"
+    path.write_text(json.dumps(run_file))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("HC_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "appliance", "run", str(path), "--instance", "container",
+         "--appliance-image", app_image, "--image", user_image, "--wait",
+         "--threshold", "completed==4", "--threshold", "mean(metric:events_per_s)>=50"],
+        capture_output=True, text=True, timeout=180, env=environ, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verdict: PASS" in result.stdout

@@ -94,6 +94,12 @@ def _wait(condition, what: str, timeout: float = 40.0, folder=None):
     pytest.fail(f"timed out waiting for {what}\n{logs}")
 
 
+def _failures(name: str, since: float) -> int:
+    from appliance.models import Job
+    return (Job.select().join(Site).where(Site.name == name, Job.state == "failed",
+                                          Job.ended_at > since).count())
+
+
 def _status(name: str) -> str:
     return Site.get(Site.name == name).status
 
@@ -117,7 +123,16 @@ def test_exclusion_recovery_and_breaker_with_real_agents(appliance, receiver):
     _wait(lambda: _status("S0") == "online", "S0 re-included", folder=appliance)
     _wait(lambda: len(receiver.received) >= 2, "the second webhook call", folder=appliance)
 
+    # A central failure: every site fails. Evaluations pause while it spreads, so that
+    # one evaluation sees it whole (the agents poll the sites one after the other,
+    # and a live evaluation in between would see only the first site failing).
+    store.load_policy(_policy().replace("interval: 1s", "interval: 1h"), "test")
+    broken_at = time.time()
     _set(SITES, BROKEN)
+    _wait(lambda: all(_failures(n, broken_at) >= 6 for n in SITES), "every site failing",
+          folder=appliance)
+    time.sleep(2.5)  # past the policy's settle time
+    store.load_policy(_policy(), "test")
     incident = _wait(lambda: Incident.get_or_none(Incident.state == "open"), "an incident",
                      folder=appliance)
     time.sleep(2.5)  # a few more evaluations: still held
