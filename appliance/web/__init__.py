@@ -1,10 +1,21 @@
-"""The web UI: an app factory with one blueprint per area."""
+"""The web UI: an app factory with one blueprint per area.
+
+Pages: index, tests, test, sites and the robot, templates, the work-area browser
+(/testdirs/), a read-only JSON API (/api/v1), /healthz, /readyz and /metrics.
+A blueprint joins the navigation by adding (endpoint, label) to NAVIGATION.
+"""
 from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import urlencode
 
 from flask import Flask
 
 from appliance import config as config_module
 from appliance.db import database, open_database
+
+NAVIGATION = [("pages.test_list", "Tests"), ("sites.robot_page", "Robot"),
+              ("sites.templates", "Templates"), ("logs.browse", "Work areas")]
 
 
 def create_app(settings: config_module.Config | None = None) -> Flask:
@@ -24,7 +35,31 @@ def create_app(settings: config_module.Config | None = None) -> Flask:
         if not database.is_closed():
             database.close()
 
-    from appliance.web import health, pages
-    app.register_blueprint(health.blueprint)
-    app.register_blueprint(pages.blueprint)
+    _add_filters(app)
+    app.jinja_env.globals["nav"] = NAVIGATION
+    from appliance.web import api, health, logs, pages, sites
+    for module in (health, pages, sites, logs, api):
+        app.register_blueprint(module.blueprint)
     return app
+
+
+def _add_filters(app: Flask) -> None:
+    @app.template_filter("when")
+    def when(timestamp):
+        if timestamp is None:
+            return "-"
+        return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    @app.template_filter("percent")
+    def percent(fraction):
+        return "-" if fraction is None else f"{100 * fraction:.1f}%"
+
+    @app.template_filter("number")
+    def number(value):
+        return "-" if value is None else f"{value:.3g}"
+
+    @app.template_filter("query")
+    def query(args, **changes):
+        """The current query string with some parameters changed (for paging links)."""
+        merged = {k: v for k, v in args.items() if v} | {k: str(v) for k, v in changes.items()}
+        return urlencode(merged)

@@ -18,3 +18,28 @@ def readyz():
     except Exception as error:  # any failure means not ready
         return jsonify(status="unavailable", error=str(error)), 503
     return jsonify(status="ok")
+
+
+@blueprint.get("/metrics")
+def metrics():
+    """Prometheus text: tests and jobs per state, agents' heartbeat ages."""
+    import time
+
+    import peewee as pw
+    from flask import Response
+
+    from appliance.models import Agent, Job, Test
+    lines = ["# TYPE hc_tests gauge"]
+    for state, number in Test.select(Test.state, pw.fn.COUNT(Test.id)).group_by(Test.state) \
+            .tuples():
+        lines.append(f'hc_tests{{state="{state}"}} {number}')
+    lines.append("# TYPE hc_jobs gauge")
+    for state, number in Job.select(Job.state, pw.fn.COUNT(Job.id)).group_by(Job.state).tuples():
+        lines.append(f'hc_jobs{{state="{state}"}} {number}')
+    lines.append("# TYPE hc_agent_heartbeat_age_seconds gauge")
+    now = time.time()
+    for role, host, beat in Agent.select(Agent.role, Agent.host, Agent.heartbeat_at).tuples():
+        host = host.replace("\\", "\\\\").replace('"', '\\"')
+        lines.append(f'hc_agent_heartbeat_age_seconds{{role="{role}",host="{host}"}} '
+                     f"{now - beat:.1f}")
+    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")

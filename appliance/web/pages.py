@@ -1,16 +1,84 @@
-"""Read-only pages: tests in progress and recent tests."""
-from flask import Blueprint, render_template
+"""Tests: the index (what runs now), the test list, and one test's page."""
+from __future__ import annotations
 
-from appliance.models import Template, Test
-from appliance.states import TEST_ON_SUBMIT_HOST
+import time
+
+from flask import Blueprint, abort, render_template, request
+
+from appliance.health import views as health_views
+from appliance.models import Agent, Job, Site, Template, Test, TestLog, TestSite
+from appliance.states import TEST_ON_SUBMIT_HOST, Severity, TestState
+from appliance.web import charts, queries
 
 blueprint = Blueprint("pages", __name__)
+PAGE_SIZE = 50
 
 
 @blueprint.get("/")
 def index():
-    active = (Test.select(Test, Template).join(Template)
-              .where(Test.state.in_([s.value for s in TEST_ON_SUBMIT_HOST]))
-              .order_by(Test.id.desc()))
-    recent = Test.select(Test, Template).join(Template).order_by(Test.id.desc()).limit(50)
-    return render_template("index.html", active=active, recent=recent)
+    active = list(Test.select(Test, Template).join(Template)
+                  .where(Test.state.in_([s.value for s in TEST_ON_SUBMIT_HOST]))
+                  .order_by(Test.id.desc()))
+    groups = {"golden": [t for t in active if t.golden],
+              "stress": [t for t in active if not t.golden and t.category == "stress"],
+              "functional": [t for t in active if not t.golden and t.category == "functional"]}
+    agents = list(Agent.select().order_by(Agent.role, Agent.host))
+    sites = list(Site.select().order_by(Site.name))
+    incidents = health_views.incidents(closed=False)["incidents"]
+    return render_template("index.html", groups=groups, agents=agents, sites=sites,
+                           incidents=incidents, now=time.time())
+
+
+@blueprint.get("/tests/")
+def test_list():
+    query = Test.select(Test, Template).join(Template).order_by(Test.id.desc())
+    state, category = request.args.get("state"), request.args.get("category")
+    if state in {s.value for s in TestState}:
+        query = query.where(Test.state == state)
+    if category in ("functional", "stress"):
+        query = query.where(Test.category == category)
+    if request.args.get("template"):
+        query = query.where(Template.name == request.args["template"])
+    if request.args.get("site"):
+        with_site = (TestSite.select(TestSite.test).join(Site)
+                     .where(Site.name == request.args["site"]))
+        query = query.where(Test.id.in_(with_site))
+    page = max(1, request.args.get("page", 1, type=int))
+    tests = list(query.paginate(page, PAGE_SIZE))
+    return render_template("tests.html", tests=tests, page=page, states=list(TestState),
+                           more=len(tests) == PAGE_SIZE, args=request.args)
+
+
+@blueprint.get("/tests/<int:test_id>")
+def test_page(test_id: int):
+    test = Test.select(Test, Template).join(Template).where(Test.id == test_id).first()
+    if test is None:
+        abort(404)
+    by_site = queries.site_counts(test_id)
+    knobs = (TestSite.select(TestSite, Site).join(Site).where(TestSite.test == test_id)
+             .order_by(Site.name))
+    jobs = _jobs(test_id)
+    severity = request.args.get("severity")
+    log = TestLog.select().where(TestLog.test == test_id).order_by(TestLog.id.desc()).limit(500)
+    if severity in {s.value for s in Severity}:
+        log = log.where(TestLog.severity == severity)
+    plots = {"states": charts.jobs_by_state(queries.state_counts(by_site)) if by_site else "",
+             "wall": charts.histogram(queries.wall_buckets(test_id), "Wall time (s)"),
+             "efficiency": charts.efficiency_over_time(
+                 queries.efficiency_over_time(test_id, test.start_at, test.end_at),
+                 "Efficiency over the test (cumulative)")}
+    return render_template("test.html", test=test, knobs=list(knobs), by_site=by_site,
+                           total=queries.total(by_site), jobs=jobs,
+                           reasons=queries.failure_reasons(test_id), log=list(log),
+                           plots=plots, severities=list(Severity), args=request.args)
+
+
+def _jobs(test_id: int) -> list:
+    query = (Job.select(Job, Site.name.alias("site_name")).join(Site)
+             .where(Job.test == test_id).order_by(Job.id.desc()))
+    if request.args.get("site"):
+        query = query.where(Site.name == request.args["site"])
+    if request.args.get("job_state"):
+        query = query.where(Job.state == request.args["job_state"])
+    page = max(1, request.args.get("jobs_page", 1, type=int))
+    return list(query.paginate(page, PAGE_SIZE).objects())

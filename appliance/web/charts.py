@@ -1,0 +1,49 @@
+"""Charts as pure functions: aggregated rows in, SVG text out (pygal, no scripts)."""
+from __future__ import annotations
+
+import re
+
+import pygal
+from pygal.style import Style
+
+STATE_COLOURS = {"pending": "#b4a7d6", "queued": "#6fa8dc", "running": "#2b7bb9",
+                 "completed": "#6aa84f", "failed": "#cc0000", "killed": "#999999",
+                 "lost": "#e69138"}
+_CHART = {"js": [], "disable_xml_declaration": True, "width": 640, "height": 280,
+          "explicit_size": False, "legend_at_bottom": True}
+
+
+def _style(names: list[str]) -> Style:
+    return Style(background="transparent", plot_background="transparent",
+                 font_family="sans-serif",
+                 colors=tuple(STATE_COLOURS.get(n, "#2b7bb9") for n in names))
+
+
+def _svg(chart) -> str:
+    return re.sub(r"<script[^>]*>.*?</script>", "", chart.render(is_unicode=True), flags=re.S)
+
+
+def jobs_by_state(counts: dict[str, dict[str, int]], title: str = "Jobs by state per site") -> str:
+    """counts: {site: {state: number}}"""
+    sites = sorted(counts)
+    states = [s for s in STATE_COLOURS if any(counts[site].get(s) for site in sites)]
+    chart = pygal.StackedBar(title=title, style=_style(states), **_CHART)
+    chart.x_labels = sites
+    for state in states:
+        chart.add(state, [counts[site].get(state, 0) for site in sites])
+    return _svg(chart)
+
+
+def histogram(buckets: list[tuple[float, float, int]], title: str) -> str:
+    """buckets: [(low, high, count)]"""
+    chart = pygal.Histogram(title=title, style=_style(["running"]), **_CHART)
+    chart.add("jobs", [(count, low, high) for low, high, count in buckets])
+    return _svg(chart)
+
+
+def efficiency_over_time(series: dict[str, list[tuple[float, float]]], title: str) -> str:
+    """series: {name: [(seconds since start, efficiency 0..1)]}"""
+    chart = pygal.XY(title=title, range=(0, 1), style=_style(list(series)), **_CHART)
+    for name, points in series.items():
+        chart.add(name, points)
+    return _svg(chart)

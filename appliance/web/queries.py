@@ -1,0 +1,83 @@
+"""Aggregates for the pages, computed by the database (one query each, not per row)."""
+from __future__ import annotations
+
+import peewee as pw
+
+from appliance.models import Job, Site
+from appliance.summary import add_efficiency, counts_by_site, empty_counts
+
+SLICES = 12  # points of the efficiency-over-time plot
+
+
+def site_counts(test_id: int) -> dict[str, dict]:
+    """{site name: counts with efficiency} for one test."""
+    names = dict(Site.select(Site.id, Site.name).tuples())
+    return {names[site_id]: add_efficiency(counts)
+            for site_id, counts in counts_by_site(test_id).items()}
+
+
+def state_counts(by_site: dict[str, dict]) -> dict[str, dict[str, int]]:
+    return {site: {key.removeprefix("jobs_"): value for key, value in counts.items()
+                   if key.startswith("jobs_") and key != "jobs_total"}
+            for site, counts in by_site.items()}
+
+
+def total(by_site: dict[str, dict]) -> dict:
+    result = empty_counts()
+    for counts in by_site.values():
+        for key in result:
+            result[key] += counts[key]
+    return add_efficiency(result)
+
+
+def failure_reasons(test_id: int, limit: int = 20) -> list[tuple[str, str, int]]:
+    """[(reason, site, count)] of failed and lost jobs, commonest first."""
+    number = pw.fn.COUNT(Job.id)
+    rows = (Job.select(pw.fn.COALESCE(Job.reason, "unknown"), Site.name, number).join(Site)
+            .where(Job.test == test_id, Job.state.in_(["failed", "lost"]))
+            .group_by(pw.fn.COALESCE(Job.reason, "unknown"), Site.name)
+            .order_by(number.desc()).limit(limit))
+    return list(rows.tuples())
+
+
+def wall_buckets(test_id: int, buckets: int = 20) -> list[tuple[float, float, int]]:
+    low, high = (Job.select(pw.fn.MIN(Job.wall_seconds), pw.fn.MAX(Job.wall_seconds))
+                 .where(Job.test == test_id, Job.wall_seconds.is_null(False)).tuples().get())
+    if low is None:
+        return []
+    width = (high - low) / buckets or 1.0
+    index = pw.fn.FLOOR((Job.wall_seconds - low) / width)
+    rows = dict(Job.select(index, pw.fn.COUNT(Job.id))
+                .where(Job.test == test_id, Job.wall_seconds.is_null(False))
+                .group_by(index).tuples())
+    counts = [0] * buckets
+    for position, number in rows.items():
+        counts[min(buckets - 1, int(position))] += number
+    return [(low + i * width, low + (i + 1) * width, n) for i, n in enumerate(counts)]
+
+
+def efficiency_over_time(test_id: int, start: float, end: float) -> dict[str, list]:
+    """Cumulative efficiency at SLICES moments of the test, overall and per site."""
+    width = max(1.0, (end - start) / SLICES)
+    piece = pw.fn.FLOOR((Job.ended_at - start) / width)
+    ok = pw.fn.SUM(pw.Case(None, [(Job.state == "completed", 1)], 0))
+    bad = pw.fn.SUM(pw.Case(None, [(Job.state == "failed", 1)], 0))
+    rows = (Job.select(Site.name, piece, ok, bad).join(Site)
+            .where(Job.test == test_id, Job.ended_at.is_null(False),
+                   Job.state.in_(["completed", "failed"]))
+            .group_by(Site.name, piece).tuples())
+    tallies: dict[str, dict[int, list[int]]] = {}
+    for site, index, good, failed in rows:
+        for name in (site, "all sites"):
+            slot = tallies.setdefault(name, {}).setdefault(int(index), [0, 0])
+            slot[0] += good
+            slot[1] += failed
+    series = {}
+    for name, slots in sorted(tallies.items()):
+        done = failed = 0
+        points = []
+        for index in sorted(slots):
+            done, failed = done + slots[index][0], failed + slots[index][1]
+            points.append(((index + 1) * width, done / (done + failed)))
+        series[name] = points
+    return series

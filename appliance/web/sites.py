@@ -1,0 +1,46 @@
+"""Sites: one site's page (status history, checks, daily efficiency) and the robot."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+
+from appliance.health import robot
+from appliance.health import views as health_views
+from appliance.models import Site, Template, TemplateSite, Test, TestSite
+
+blueprint = Blueprint("sites", __name__)
+
+
+@blueprint.get("/sites/<name>")
+def site_page(name: str):
+    site = Site.get_or_none(Site.name == name)
+    if site is None:
+        abort(404)
+    days = min(robot.MAX_DAYS, max(1, request.args.get("days", 14, type=int)))
+    recent = _recent_functional(site)
+    return render_template("site.html", site=site,
+                           events=health_views.site_events(name)["events"],
+                           overview=robot.site_overview(name, days), recent=recent, days=days)
+
+
+def _recent_functional(site: Site) -> list:
+    tests = TestSite.select(TestSite.test).where(TestSite.site == site.id)
+    return list(Test.select(Test, Template).join(Template)
+                .where(Test.id.in_(tests), Test.category == "functional")
+                .order_by(Test.id.desc()).limit(10))
+
+
+@blueprint.get("/robot")
+def robot_page():
+    days = min(robot.MAX_DAYS, max(1, request.args.get("days", 7, type=int)))
+    return render_template("robot.html", matrix=robot.matrix(days), days=days,
+                           incidents=health_views.incidents()["incidents"])
+
+
+@blueprint.get("/templates/")
+def templates():
+    rows = list(Template.select().order_by(Template.category, Template.name))
+    sites = {}
+    for template_id, name in (TemplateSite.select(TemplateSite.template, Site.name).join(Site)
+                              .tuples()):
+        sites.setdefault(template_id, []).append(name)
+    return render_template("templates.html", templates=rows, sites=sites)

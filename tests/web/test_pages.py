@@ -1,0 +1,131 @@
+"""Every page and API route with the Flask test client, over a real test run by the
+submit agent: escaping of hostile text, a safe work-area browser, SQL aggregates."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from playhouse.test_utils import count_queries
+
+from appliance.agents.submit import SubmitAgent
+from appliance.models import Job, Template
+from appliance.web import create_app
+from tests.factories import make_running_test, make_site, make_template
+
+HOSTILE = '<script>alert("x")</script>'
+
+
+@pytest.fixture
+def client(db, settings):
+    sites = [make_site("alpha", run_seconds=0, failure_rate=0.5, failure_reason=HOSTILE),
+             make_site("beta", run_seconds=0)]
+    template = make_template("ping", sites=sites, load={"max_running": 2},
+                             description=HOSTILE, command="echo hi")
+    test = make_running_test(template, settings.hostname, time.time() - 5)
+    agent = SubmitAgent(settings.replace(poll_interval=0.01))
+    for _ in range(4):
+        agent.loop_once(time.time())
+        time.sleep(0.02)
+    assert Job.select().count() >= 8
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    client = app.test_client()
+    client.test_id = test.id
+    client.work_dir = settings.work_dir
+    return client
+
+
+def test_index_and_lists(client):
+    for url in ("/", "/tests/", "/tests/?state=running&category=stress", "/robot",
+                "/robot?days=50", "/templates/", "/sites/alpha", f"/tests/{client.test_id}",
+                f"/tests/{client.test_id}?site=alpha&job_state=failed&severity=queuecontrol"):
+        reply = client.get(url)
+        assert reply.status_code == 200, url
+        assert HOSTILE not in reply.get_data(as_text=True), f"unescaped text on {url}"
+    page = client.get(f"/tests/{client.test_id}").get_data(as_text=True)
+    assert "&lt;script&gt;" in page and "<svg" in page and "alpha" in page
+
+
+def test_missing_things_are_404(client):
+    for url in ("/tests/999", "/sites/nowhere", "/api/v1/tests/999", "/api/v1/sites/nowhere"):
+        assert client.get(url).status_code == 404, url
+
+
+def test_list_pages_do_not_query_per_row(client):
+    with count_queries() as few:
+        client.get("/tests/")
+    Template.update(description="x").execute()
+    for _ in range(30):
+        make_running_test(Template.get(), "elsewhere", time.time())
+    with count_queries() as many:
+        client.get("/tests/")
+    assert many.count == few.count
+    with count_queries() as index:
+        client.get("/")
+    assert index.count <= 12
+
+
+def test_work_area_browser(client):
+    test_id = client.test_id
+    listing = client.get(f"/testdirs/{test_id}/").get_data(as_text=True)
+    assert "alpha/" in listing and "test.json" in listing
+    job = Job.select().where(Job.state == "completed").first()
+    relative = os.path.relpath(job.work_dir, os.path.join(client.work_dir, "tests"))
+    assert "spec.json" in client.get(f"/testdirs/{relative}/").get_data(as_text=True)
+    download = client.get(f"/testdirs/{relative}/spec.json?download=1")
+    assert download.status_code == 200 and "attachment" in download.headers["Content-Disposition"]
+
+
+def test_large_files_show_their_tail_only(client):
+    path = os.path.join(client.work_dir, "tests", str(client.test_id), "big.log")
+    with open(path, "w") as handle:
+        handle.write("START\n" + "x" * (2 * 1024 * 1024) + "\nTHE END\n")
+    page = client.get(f"/testdirs/{client.test_id}/big.log").get_data(as_text=True)
+    assert "THE END" in page and "START" not in page and "showing the last" in page
+
+
+@pytest.mark.parametrize("attempt", ["../", "../../etc/passwd", "%2e%2e/%2e%2e/etc/passwd",
+                                     "..%2f..%2fetc%2fpasswd", "/etc/passwd", "1/../../..",
+                                     "link-out/passwd", "link-out", "nul%00"])
+def test_no_path_leaves_the_work_area(client, attempt):
+    tests = os.path.join(client.work_dir, "tests")
+    link = os.path.join(tests, "link-out")
+    if not os.path.islink(link):
+        os.symlink("/etc", link)
+    reply = client.get(f"/testdirs/{attempt}", follow_redirects=True)
+    assert reply.status_code == 404, attempt
+    assert "root:" not in reply.get_data(as_text=True)
+
+
+def test_symlinks_out_are_not_listed(client):
+    os.symlink("/etc", os.path.join(client.work_dir, "tests", "escape"))
+    assert "escape" not in client.get("/testdirs/").get_data(as_text=True)
+
+
+def test_json_api(client):
+    test_id = client.test_id
+    tests = client.get("/api/v1/tests?state=running").get_json()["tests"]
+    assert [t["id"] for t in tests] == [test_id] and tests[0]["template"] == "ping"
+    detail = client.get(f"/api/v1/tests/{test_id}").get_json()
+    assert set(detail["sites"]) == {"alpha", "beta"}
+    assert detail["sites"]["alpha"]["load"]["max_running"] == 2
+    assert detail["summary"]["jobs_total"] == Job.select().count()
+    jobs = client.get(f"/api/v1/tests/{test_id}/jobs?site=beta&per_page=2").get_json()["jobs"]
+    assert len(jobs) == 2 and all(j["site"] == "beta" for j in jobs)
+    assert client.get(f"/api/v1/tests/{test_id}/jobs?per_page=0").status_code == 400
+    log = client.get(f"/api/v1/tests/{test_id}/log").get_json()["log"]
+    assert any("state -> running" in line["message"] for line in log)
+    sites = client.get("/api/v1/sites").get_json()["sites"]
+    assert {s["site"]: s["backend"] for s in sites} == {"alpha": "fake", "beta": "fake"}
+    assert client.get("/api/v1/robot?days=99").status_code == 400
+    for url in ("/api/v1/templates", "/api/v1/health", "/api/v1/incidents",
+                "/api/v1/sites/alpha"):
+        assert client.get(url).status_code == 200, url
+
+
+def test_metrics_and_health(client):
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'hc_tests{state="running"} 1' in text and "hc_jobs{" in text
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
