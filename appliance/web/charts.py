@@ -13,10 +13,15 @@ _CHART = {"js": [], "disable_xml_declaration": True, "width": 640, "height": 280
           "explicit_size": False, "legend_at_bottom": True}
 
 
+PALETTE = ("#1f3b57", "#2b7bb9", "#e69138", "#674ea7", "#6aa84f", "#cc0000", "#999999")
+
+
 def _style(names: list[str]) -> Style:
+    """Job states keep their colour everywhere; other series take the palette in turn."""
     return Style(background="transparent", plot_background="transparent",
                  font_family="sans-serif",
-                 colors=tuple(STATE_COLOURS.get(n, "#2b7bb9") for n in names))
+                 colors=tuple(STATE_COLOURS.get(n, PALETTE[i % len(PALETTE)])
+                              for i, n in enumerate(names)))
 
 
 def _svg(chart) -> str:

@@ -82,3 +82,17 @@ def _jobs(test_id: int) -> list:
         query = query.where(Job.state == request.args["job_state"])
     page = max(1, request.args.get("jobs_page", 1, type=int))
     return list(query.paginate(page, PAGE_SIZE).objects())
+
+
+@blueprint.get("/sites/<name>/jobs")
+def jobs_of_site(name: str):
+    """Functional jobs of a site that ended in [start, end): what a robot cell counts."""
+    start, end = request.args.get("start", type=float), request.args.get("end", type=float)
+    if start is None or end is None or end <= start:
+        abort(400)
+    jobs = list(Job.select(Job, Site.name.alias("site_name"), Test.id.alias("test_number"))
+                .join(Site).switch(Job).join(Test)
+                .where(Site.name == name, Test.category == "functional",
+                       Job.ended_at >= start, Job.ended_at < end)
+                .order_by(Job.ended_at.desc()).limit(1000).objects())
+    return render_template("site_jobs.html", name=name, jobs=jobs, start=start, end=end)

@@ -47,6 +47,16 @@ def test_index_and_lists(client):
     assert "&lt;script&gt;" in page and "<svg" in page and "alpha" in page
 
 
+def test_robot_cells_link_to_their_jobs(client, settings):
+    from appliance.models import Test
+    Test.update(category="functional").execute()
+    robot = client.get("/robot").get_data(as_text=True)
+    link = robot.split('href="/sites/alpha/jobs?')[1].split('"')[0].replace("&amp;", "&")
+    page = client.get(f"/sites/alpha/jobs?{link}").get_data(as_text=True)
+    assert "job-" in page or "/testdirs/" in page
+    assert client.get("/sites/alpha/jobs?start=5&end=1").status_code == 400
+
+
 def test_missing_things_are_404(client):
     for url in ("/tests/999", "/sites/nowhere", "/api/v1/tests/999", "/api/v1/sites/nowhere"):
         assert client.get(url).status_code == 404, url
