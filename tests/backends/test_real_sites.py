@@ -7,11 +7,10 @@ import subprocess
 
 import pytest
 
-from appliance.db import database, open_database
 from appliance.models import Job, Site, Test
 from tests.backends.docker_case import IMAGE, DockerCase
 from tests.backends.slurm_cluster import SlurmCase
-from tests.integration.harness import Appliance, wait_for
+from tests.integration.harness import running_appliance, wait_for
 
 pytestmark = pytest.mark.integration
 PAYLOAD = 'sleep 1; echo \'{"ok": 1}\' > "$HC_METRICS_FILE"; exit 0'
@@ -21,13 +20,8 @@ PAYLOAD = 'sleep 1; echo \'{"ok": 1}\' > "$HC_METRICS_FILE"; exit 0'
 def appliance(tmp_path):
     DockerCase().ensure()
     SlurmCase().ensure()  # before the harness copies the environment (SLURM_CONF)
-    instance = Appliance(str(tmp_path / "data"))
-    instance.hc("db", "upgrade")
-    open_database(f"sqlite:///{tmp_path}/data/hc.sqlite")
-    yield instance
-    instance.stop_all()
-    database.close()
-    database.initialize(None)
+    with running_appliance(str(tmp_path / "data")) as instance:
+        yield instance
 
 
 def test_docker_and_slurm_sites_survive_a_killed_agent(appliance):

@@ -1,6 +1,7 @@
 """Run the appliance's real processes for integration tests: agents and the CLI."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -79,3 +80,20 @@ def wait_for(predicate, timeout: float, interval: float = 0.25, what: str = "con
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@contextlib.contextmanager
+def running_appliance(data_dir: str, **environ: str):
+    """A migrated appliance whose database the test reads too; agents stopped after."""
+    from appliance.db import database, open_database
+
+    instance = Appliance(data_dir)
+    instance.environ.update(environ)
+    instance.hc("db", "upgrade")
+    open_database(f"sqlite:///{data_dir}/hc.sqlite")
+    try:
+        yield instance
+    finally:
+        instance.stop_all()
+        database.close()
+        database.initialize(None)

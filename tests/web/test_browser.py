@@ -7,10 +7,9 @@ import os
 
 import pytest
 
-from appliance.db import database, open_database
 from appliance.models import Test
 from tests.conftest import free_port
-from tests.integration.harness import Appliance, wait_for
+from tests.integration.harness import running_appliance, wait_for
 from tests.integration.test_report_browser import ARTIFACTS, browser  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
@@ -18,15 +17,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def appliance(tmp_path):
-    instance = Appliance(str(tmp_path / "data"))
-    instance.environ["HC_WEB_BIND"] = f"127.0.0.1:{free_port()}"
-    instance.environ["HC_WEB_WORKERS"] = "1"
-    instance.hc("db", "upgrade")
-    open_database(f"sqlite:///{tmp_path}/data/hc.sqlite")
-    yield instance
-    instance.stop_all()
-    database.close()
-    database.initialize(None)
+    with running_appliance(str(tmp_path / "data"), HC_WEB_BIND=f"127.0.0.1:{free_port()}",
+                           HC_WEB_WORKERS="1") as instance:
+        yield instance
 
 
 def test_follow_a_stress_test_in_the_browser(appliance, browser):  # noqa: F811
