@@ -119,6 +119,9 @@ def _apply(job: ActiveJob, status: JobStatus, now: float, metrics_file: str) -> 
         return 0
     values: dict = {"state": target.value}
     started = job.started_at or status.started_at
+    if started is not None and job.submitted_at is not None:
+        # Batch systems report whole seconds: never before the submission we timed.
+        started = max(started, job.submitted_at)
     if target is JobState.RUNNING:
         values["started_at"] = started or now
     if target in JOB_FINAL:
