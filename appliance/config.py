@@ -114,6 +114,10 @@ SETTINGS = (
             _positive_duration),
     Setting("web_bind", "127.0.0.1:8000", "host:port", "address of the web UI", _text),
     Setting("web_workers", "2", "processes", "gunicorn workers of the web UI", _positive_int),
+    Setting("web_require_login", "0", "0/1", "web: reading needs a login too (writing always does)",
+            _flag),
+    Setting("web_secure_cookies", None, "0/1",
+            "web: session cookie only over HTTPS; default on unless HC_DEV=1", _flag),
     Setting("secret_key", "", "text", "signs web sessions; required outside development",
             _text),
     Setting("dev", "1", "0/1", "development mode: allows default secrets", _flag),
@@ -140,6 +144,8 @@ class Config:
     db_wait: float
     web_bind: str
     web_workers: int
+    web_require_login: bool
+    web_secure_cookies: bool
     secret_key: str
     dev: bool
 
@@ -173,6 +179,8 @@ def _derive(values: dict) -> dict:
     values["database_url"] = values["database_url"] or "sqlite:///" + os.path.join(
         data_dir, "hc.sqlite")
     values["hostname"] = values["hostname"] or socket.gethostname()
+    if values["web_secure_cookies"] is None:
+        values["web_secure_cookies"] = not values["dev"]
     if values["agent_dead_after"] <= values["heartbeat_interval"]:
         raise ConfigError(
             "HC_AGENT_DEAD_AFTER must be longer than HC_HEARTBEAT_INTERVAL, or live agents "

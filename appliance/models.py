@@ -284,6 +284,28 @@ class WebhookDelivery(BaseModel):
         indexes = ((("state", "next_attempt_at"), False),)
 
 
+class ApiToken(BaseModel):
+    """A token for scripts and CI; only its SHA-256 is stored, shown once at creation."""
+    user = pw.ForeignKeyField(User, backref="tokens", on_delete="CASCADE")
+    name = pw.CharField(max_length=128)
+    token_hash = pw.CharField(max_length=64, unique=True)
+    prefix = pw.CharField(max_length=16)  # the first characters, to tell tokens apart
+    created_at = pw.DoubleField(default=time.time)
+    last_used_at = pw.DoubleField(null=True)
+    revoked_at = pw.DoubleField(null=True)
+
+
+class LoginAttempt(BaseModel):
+    """Every web login attempt: failures in a recent window refuse further tries."""
+    name = pw.CharField(max_length=64)
+    address = pw.CharField(max_length=64)
+    at = pw.DoubleField(default=time.time)
+    succeeded = pw.BooleanField()
+
+    class Meta:
+        indexes = ((("name", "at"), False), (("address", "at"), False))
+
+
 ALL_MODELS = [User, Site, JobTemplate, Template, TemplateSite, Test, TestSite, Job, TestLog,
               Agent, PolicyVersion, SiteEvent, HealthEvaluation, Incident, Webhook,
-              WebhookDelivery]
+              WebhookDelivery, ApiToken, LoginAttempt]

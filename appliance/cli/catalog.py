@@ -1,16 +1,15 @@
-"""Sites, templates and users on the command line."""
+"""Sites, templates, users and API tokens on the command line."""
 from __future__ import annotations
 
 import getpass
 import json
 import sys
+import time
 
-from werkzeug.security import generate_password_hash
-
+from appliance import accounts
 from appliance.cli.output import table, when
 from appliance.cli.processes import connect
-from appliance.db import database
-from appliance.models import Site, Template, User
+from appliance.models import ApiToken, Site, Template, User
 from appliance.specs import (
     SITE_STATUSES,
     SpecError,
@@ -67,6 +66,19 @@ def add_commands(commands):
     add.add_argument("--role", choices=[r.value for r in Role], default=Role.USER.value)
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(run=user_add)
+
+    token = commands.add_parser("token", help="API tokens for scripts and CI").add_subparsers(
+        dest="token_command", required=True, metavar="ACTION")
+    make = token.add_parser("add", help="make a token for a user; prints it once")
+    make.add_argument("user")
+    make.add_argument("--name", default="cli", help="what the token is for (e.g. 'gitlab ci')")
+    make.set_defaults(run=token_add)
+    listing = token.add_parser("list", help="tokens (never their text)")
+    listing.add_argument("--user")
+    listing.set_defaults(run=token_list)
+    revoke = token.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("id", type=int)
+    revoke.set_defaults(run=token_revoke)
     return site
 
 
@@ -160,14 +172,44 @@ def user_add(args, settings) -> int:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = getpass.getpass(f"password for {args.name}: ")
-    if len(password) < 8:
-        raise SpecError("user.password: must have at least 8 characters")
+    if len(password) < accounts.MIN_PASSWORD_LENGTH:
+        raise SpecError(f"user.password: must have at least {accounts.MIN_PASSWORD_LENGTH} "
+                        "characters")
     connect(settings)
-    with database.atomic():
-        if User.get_or_none(User.name == args.name):
-            raise SpecError(f"user {args.name!r} exists")
-        User.create(name=args.name, role=args.role, password_hash=generate_password_hash(password))
+    accounts.add_user(args.name, password, args.role)
     print(f"user {args.name} added ({args.role})")
+    return 0
+
+
+def token_add(args, settings) -> int:
+    connect(settings)
+    user = User.get_or_none(User.name == args.user)
+    if user is None:
+        raise SpecError(f"no user named {args.user!r} (hc user add {args.user})")
+    token, text = accounts.make_token(user, args.name)
+    print(f"# token {token.id} for {user.name} ({user.role}); shown once", file=sys.stderr)
+    print(text)
+    return 0
+
+
+def token_list(args, settings) -> int:
+    connect(settings)
+    query = ApiToken.select(ApiToken, User).join(User).order_by(ApiToken.id)
+    if args.user:
+        query = query.where(User.name == args.user)
+    print(table(["id", "user", "name", "starts with", "made", "last used", "revoked"],
+                [[t.id, t.user.name, t.name, t.prefix, when(t.created_at), when(t.last_used_at),
+                  when(t.revoked_at) if t.revoked_at else "-"] for t in query]))
+    return 0
+
+
+def token_revoke(args, settings) -> int:
+    connect(settings)
+    revoked = (ApiToken.update(revoked_at=time.time())
+               .where(ApiToken.id == args.id, ApiToken.revoked_at.is_null()).execute())
+    if not revoked:
+        raise SpecError(f"no valid token {args.id}")
+    print(f"token {args.id} revoked")
     return 0
 
 

@@ -1,7 +1,6 @@
 """Tests on the command line: create, approve, cancel, clone, show, list, set-load."""
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 import json
 import sys
@@ -12,6 +11,7 @@ from appliance.cli.output import percent, table, when
 from appliance.cli.processes import connect
 from appliance.config import parse_duration
 from appliance.models import Site, Template, Test, TestLog, TestSite
+from appliance.moments import parse_when
 from appliance.specs import SpecError
 from appliance.states import TestState
 
@@ -75,21 +75,6 @@ def _load_options(args) -> dict:
 
 def actor() -> str:
     return f"cli:{getpass.getuser()}"
-
-
-def parse_when(text: str, now: float) -> float:
-    """'now', '+10m' (relative), or an ISO 8601 time (UTC unless it says otherwise)."""
-    if text == "now":
-        return now
-    if text.startswith("+"):
-        return now + parse_duration(text[1:])
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise SpecError(f"{text!r} is not a time: use now, +10m or 2026-01-31T12:00") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.timestamp()
 
 
 def test_create(args, settings) -> int:

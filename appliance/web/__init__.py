@@ -1,7 +1,8 @@
 """The web UI: an app factory with one blueprint per area.
 
 Pages: index, tests, test, sites and the robot, templates, the work-area browser
-(/testdirs/), a read-only JSON API (/api/v1), /healthz, /readyz and /metrics.
+(/testdirs/), login and API tokens, a stress test in three clicks, test actions,
+the JSON API (/api/v1, with its OpenAPI document), /healthz, /readyz, /metrics.
 A blueprint joins the navigation by adding (endpoint, label) to NAVIGATION.
 """
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import urlencode
 
-from flask import Flask
+from flask import Flask, jsonify, request
+from markupsafe import Markup
+from werkzeug.exceptions import HTTPException
 
 from appliance import config as config_module
 from appliance.db import database, open_database
@@ -23,6 +26,9 @@ def create_app(settings: config_module.Config | None = None) -> Flask:
     app = Flask(__name__)
     app.config["HC"] = settings
     app.config["SECRET_KEY"] = settings.secret_key or "development-only"
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=settings.web_secure_cookies,
+                      SESSION_COOKIE_NAME="hc_session")
     open_database(settings.database_url, wait=settings.db_wait)
     database.close()
 
@@ -37,10 +43,25 @@ def create_app(settings: config_module.Config | None = None) -> Flask:
 
     _add_filters(app)
     app.jinja_env.globals["nav"] = NAVIGATION
-    from appliance.web import api, health, logs, pages, sites
-    for module in (health, pages, sites, logs, api):
+    from appliance.web import actions, api, api_write, auth, health, logs, pages, sites
+    app.jinja_env.globals.update(current_user=auth.current_user, csrf_token=auth.csrf_token,
+                                 csrf_field=_csrf_field)
+    for module in (auth, health, pages, actions, sites, logs, api, api_write):
         app.register_blueprint(module.blueprint)
+    app.register_error_handler(HTTPException, _json_errors_for_api)
     return app
+
+
+def _json_errors_for_api(problem: HTTPException):
+    """The API answers errors in JSON ({"error": message}); pages keep Flask's."""
+    if request.path.startswith("/api/"):
+        return jsonify(error=problem.description), problem.code
+    return problem
+
+
+def _csrf_field() -> Markup:
+    from appliance.web.auth import csrf_token
+    return Markup(f'<input type="hidden" name="csrf_token" value="{csrf_token()}">')
 
 
 def _add_filters(app: Flask) -> None:

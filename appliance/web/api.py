@@ -1,7 +1,6 @@
-"""Read-only JSON API under /api/v1 (anonymous read, as HammerCloud's pages were).
-
-Writes (create, approve, cancel) go through the CLI for now; see README.
-"""
+"""The JSON API's reads under /api/v1 (anonymous, as HammerCloud's pages were,
+unless HC_WEB_REQUIRE_LOGIN=1). Writes are in api_write; the OpenAPI document
+describing both is served at /api/v1/openapi.json."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request
@@ -29,11 +28,11 @@ def _paging() -> tuple[int, int]:
     return page, size
 
 
-def _test_dict(test: Test) -> dict:
+def test_dict(test: Test) -> dict:
     return {name: getattr(test, name) for name in TEST_FIELDS} | {"template": test.template.name}
 
 
-def _site_dict(site: Site) -> dict:
+def site_dict(site: Site) -> dict:
     return health_views.site_dict(site) | {
         "backend": site.backend, "cloud": site.cloud, "tags": site.tags,
         "check_ok": site.check_ok, "check_message": site.check_message,
@@ -42,7 +41,7 @@ def _site_dict(site: Site) -> dict:
 
 @blueprint.get("/sites")
 def sites():
-    return jsonify(sites=[_site_dict(s) for s in Site.select().order_by(Site.name)])
+    return jsonify(sites=[site_dict(s) for s in Site.select().order_by(Site.name)])
 
 
 @blueprint.get("/sites/<name>")
@@ -69,7 +68,7 @@ def tests():
         query = query.where(Test.state == request.args["state"])
     if request.args.get("category"):
         query = query.where(Test.category == request.args["category"])
-    return jsonify(tests=[_test_dict(t) for t in query.paginate(page, size)], page=page)
+    return jsonify(tests=[test_dict(t) for t in query.paginate(page, size)], page=page)
 
 
 @blueprint.get("/tests/<int:test_id>")
@@ -82,7 +81,7 @@ def test(test_id: int):
                                                          "resubmit", "job_cap")}
              for ts in TestSite.select(TestSite, Site).join(Site)
              .where(TestSite.test == test_id)}
-    return jsonify(_test_dict(row) | {"summary": queries.total(by_site), "sites": {
+    return jsonify(test_dict(row) | {"summary": queries.total(by_site), "sites": {
         name: by_site.get(name, {}) | {"load": load} for name, load in knobs.items()}})
 
 
@@ -125,7 +124,17 @@ def robot_matrix():
         abort(400, description=str(error))
 
 
-@blueprint.errorhandler(400)
-@blueprint.errorhandler(404)
-def error(problem):
-    return jsonify(error=problem.description), problem.code
+@blueprint.get("/tests/<int:test_id>/export")
+def export(test_id: int):
+    """The test, all its jobs and its log in one document (what `hc run` judges)."""
+    from appliance.run import results
+
+    if Test.get_or_none(Test.id == test_id) is None:
+        abort(404, description=f"no test {test_id}")
+    return jsonify(results.to_dict(results.from_database(test_id)))
+
+
+@blueprint.get("/openapi.json")
+def openapi():
+    from appliance.web.openapi import document
+    return jsonify(document())

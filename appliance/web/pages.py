@@ -7,8 +7,9 @@ from flask import Blueprint, abort, render_template, request
 
 from appliance.health import views as health_views
 from appliance.models import Agent, Job, Site, Template, Test, TestLog, TestSite
-from appliance.states import TEST_ON_SUBMIT_HOST, Severity, TestState
-from appliance.web import charts, queries
+from appliance.states import TEST_FINAL, TEST_ON_SUBMIT_HOST, Severity, TestState
+from appliance.web import charts, intents, queries
+from appliance.web.auth import current_user
 
 blueprint = Blueprint("pages", __name__)
 PAGE_SIZE = 50
@@ -67,7 +68,10 @@ def test_page(test_id: int):
              "efficiency": charts.efficiency_over_time(
                  queries.efficiency_over_time(test_id, test.start_at, test.end_at),
                  "Efficiency over the test (cumulative)")}
+    user = current_user()
+    editable = intents.may_change(user, test) and TestState(test.state) not in TEST_FINAL
     return render_template("test.html", test=test, knobs=list(knobs), by_site=by_site,
+                           actions=intents.allowed_actions(user, test), editable=editable,
                            total=queries.total(by_site), jobs=jobs,
                            reasons=queries.failure_reasons(test_id), log=list(log),
                            plots=plots, severities=list(Severity), args=request.args)

@@ -1,0 +1,113 @@
+"""Accounts: passwords, API tokens and the login rate limit.
+
+Passwords are stored as werkzeug hashes; API tokens as their SHA-256 (a token is
+random, so a fast hash is enough and lets a request be checked with one indexed
+lookup). A token's text is shown once, when it is made.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from appliance.db import database
+from appliance.models import ApiToken, LoginAttempt, User
+from appliance.specs import SpecError
+from appliance.states import Role
+
+TOKEN_PREFIX = "hc_"
+MIN_PASSWORD_LENGTH = 8
+LOGIN_WINDOW = 300.0       # s: failed attempts counted over this long
+LOGIN_MAX_FAILURES = 5     # failures per account, or per address, within the window
+# Checked against when the account does not exist, so that a wrong name costs
+# as long as a wrong password (no probing of account names by timing).
+_UNKNOWN_USER_HASH = generate_password_hash(secrets.token_hex(16))
+
+
+class LoginRefused(Exception):
+    """Too many failed attempts: the message says when to try again."""
+
+
+def add_user(name: str, password: str, role: str = Role.USER.value) -> User:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise SpecError(f"user.password: must have at least {MIN_PASSWORD_LENGTH} characters")
+    if role not in {r.value for r in Role}:
+        raise SpecError(f"user.role: {role!r} is not one of: user, admin")
+    with database.atomic():
+        if User.get_or_none(User.name == name):
+            raise SpecError(f"user {name!r} exists")
+        return User.create(name=name, role=role, password_hash=generate_password_hash(password))
+
+
+def authenticate(name: str, password: str, address: str, now: float | None = None) -> User | None:
+    """The user whose name and password these are, or None. Every attempt is
+    recorded; raise LoginRefused while the account or address has too many
+    recent failures (checked before the password, so guessing gains nothing)."""
+    now = time.time() if now is None else now
+    _refuse_if_throttled(name, address, now)
+    user = User.get_or_none(User.name == name)
+    valid = check_password_hash(user.password_hash if user else _UNKNOWN_USER_HASH, password)
+    LoginAttempt.create(name=name[:64], address=address[:64], at=now,
+                        succeeded=bool(user and valid))
+    return user if user and valid else None
+
+
+def _refuse_if_throttled(name: str, address: str, now: float) -> None:
+    since = now - LOGIN_WINDOW
+    failures = (LoginAttempt.select()
+                .where(LoginAttempt.at > since, ~LoginAttempt.succeeded,
+                       (LoginAttempt.name == name[:64]) | (LoginAttempt.address == address[:64])))
+    by_name = failures.where(LoginAttempt.name == name[:64]).count()
+    by_address = failures.where(LoginAttempt.address == address[:64]).count()
+    if max(by_name, by_address) >= LOGIN_MAX_FAILURES:
+        raise LoginRefused(f"too many failed logins; try again in {LOGIN_WINDOW / 60:.0f} minutes")
+
+
+def make_token(user: User, name: str) -> tuple[ApiToken, str]:
+    """A new token for `user`: the row and the token's text (not stored anywhere)."""
+    name = name.strip()
+    if not name or len(name) > 128:
+        raise SpecError("token.name: give a name of 1 to 128 characters (e.g. 'gitlab ci')")
+    text = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.create(user=user, name=name, token_hash=_digest(text), prefix=text[:10])
+    return token, text
+
+
+def user_for_token(text: str, now: float | None = None) -> User | None:
+    """The owner of a valid (not revoked) token, or None."""
+    if not text.startswith(TOKEN_PREFIX):
+        return None
+    token = (ApiToken.select(ApiToken, User).join(User)
+             .where(ApiToken.token_hash == _digest(text), ApiToken.revoked_at.is_null()).first())
+    if token is None or not hmac.compare_digest(token.token_hash, _digest(text)):
+        return None
+    now = time.time() if now is None else now
+    # Written at most once a minute: a busy CI token must not turn reads into writes.
+    if token.last_used_at is None or now - token.last_used_at > 60:
+        ApiToken.update(last_used_at=now).where(ApiToken.id == token.id).execute()
+    return token.user
+
+
+def revoke_token(user: User, token_id: int) -> bool:
+    """Revoke one of `user`'s tokens (admins may revoke anyone's); False if none matched."""
+    query = ApiToken.update(revoked_at=time.time()).where(ApiToken.id == token_id,
+                                                          ApiToken.revoked_at.is_null())
+    if user.role != Role.ADMIN.value:
+        query = query.where(ApiToken.user == user.id)
+    return query.execute() == 1
+
+
+def tokens_of(user: User) -> list[ApiToken]:
+    return list(ApiToken.select().where(ApiToken.user == user.id)
+                .order_by(ApiToken.id.desc()))
+
+
+def is_admin(user: User | None) -> bool:
+    return user is not None and user.role == Role.ADMIN.value
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

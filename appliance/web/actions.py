@@ -1,0 +1,149 @@
+"""Pages that change things: a stress test in three clicks, test actions, load
+knobs, and the tests waiting for approval. Every form carries a CSRF token
+(checked in auth) and needs a login; rules live in intents."""
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from appliance import accounts
+from appliance.lifecycle import LOAD_KNOBS, TransitionRefused
+from appliance.models import Site, Template, Test
+from appliance.moments import iso_minutes
+from appliance.states import Category, SiteStatus, TestState
+from appliance.web import intents
+from appliance.web.auth import current_user, login_required
+
+blueprint = Blueprint("actions", __name__)
+ACTIONS = ("send-for-approval", "approve", "cancel", "clone")
+
+
+@blueprint.get("/create")
+@login_required
+def choose_template():
+    """Click 1: the templates a user can start a stress test from."""
+    query = Template.select().order_by(Template.golden.desc(), Template.name)
+    if not accounts.is_admin(current_user()):
+        query = query.where(Template.category == Category.STRESS.value, Template.active)
+    return render_template("create_choose.html", templates=list(query))
+
+
+@blueprint.route("/create/<name>", methods=["GET", "POST"])
+@login_required
+def create_test(name: str):
+    """Click 2: start, end and sites, filled from the template. Click 3: submit."""
+    template = Template.get_or_none(Template.name == name)
+    if template is None:
+        abort(404)
+    if request.method == "GET":
+        return _create_form(template, _defaults(template), {})
+    data = _form_request(template)
+    try:
+        test_request = intents.parse_test_request(data, current_user())
+    except intents.FieldErrors as problem:
+        return _create_form(template, request.form, problem.errors), 400
+    test = intents.create(test_request, current_user())
+    for warning in test.warnings:
+        flash(f"warning: {warning}")
+    flash(f"test {test.id} created: {test.state}")
+    return redirect(url_for("pages.test_page", test_id=test.id), 303)
+
+
+def _defaults(template: Template) -> dict:
+    now = time.time()
+    return {"start": iso_minutes(now), "end": iso_minutes(now + template.duration),
+            "sites": [ts.site.name for ts in template.template_sites],
+            **{k: getattr(template, k) for k in LOAD_KNOBS}}
+
+
+def _create_form(template: Template, values, errors: dict):
+    chosen = values.getlist("sites") if hasattr(values, "getlist") else values["sites"]
+    sites = list(Site.select().order_by(Site.name))
+    return render_template("create_form.html", template=template, values=values,
+                           chosen=set(chosen), sites=sites, errors=errors,
+                           excluded=SiteStatus.EXCLUDED.value,
+                           admin=accounts.is_admin(current_user()))
+
+
+def _form_request(template: Template) -> dict:
+    """The form's strings in the shape intents expects (numbers as numbers)."""
+    form = request.form
+    data = {"template": template.name, "start": form.get("start") or "now",
+            "sites": form.getlist("sites") or None,
+            "send_for_approval": True, "approve": form.get("approve") == "1"}
+    if form.get("description"):
+        data["description"] = form["description"]
+    data["end" if form.get("end") else "duration"] = form.get("end") or form.get("duration")
+    data["load"] = _form_load(form)
+    return data
+
+
+def _form_load(form) -> dict:
+    load = {}
+    for knob in ("max_running", "min_queue_depth", "job_cap"):
+        text = (form.get(knob) or "").strip()
+        if knob == "job_cap" and text == "":
+            load[knob] = None
+        elif text:
+            load[knob] = int(text) if text.lstrip("-").isdigit() else text
+    if "resubmit_shown" in form:
+        load["resubmit"] = form.get("resubmit") == "on"
+    return load
+
+
+@blueprint.post("/tests/<int:test_id>/<action>")
+@login_required
+def act(test_id: int, action: str):
+    if action not in ACTIONS:
+        abort(404)
+    test = Test.get_or_none(Test.id == test_id)
+    if test is None:
+        abort(404)
+    try:
+        result = intents.act(current_user(), test, action)
+    except intents.Forbidden as refusal:
+        return render_template("message.html", title="Not allowed", message=str(refusal)), 403
+    except TransitionRefused as refusal:
+        return render_template("message.html", title="Not possible now",
+                               message=str(refusal)), 409
+    if action == "clone":
+        flash(f"test {result.id} cloned from test {test.id} (a draft: send it for approval)")
+    else:
+        flash(f"test {test.id}: {result.state}")
+    return redirect(url_for("pages.test_page", test_id=result.id), 303)
+
+
+@blueprint.post("/tests/<int:test_id>/load")
+@login_required
+def change_load(test_id: int):
+    test = Test.get_or_none(Test.id == test_id)
+    if test is None:
+        abort(404)
+    form = request.form
+    try:
+        changes = intents.change_load(current_user(), test, form.get("site", ""),
+                                      _form_load(form))
+    except intents.Forbidden as refusal:
+        return render_template("message.html", title="Not allowed", message=str(refusal)), 403
+    except intents.FieldErrors as problem:
+        return render_template("message.html", title="Load not changed",
+                               message=str(problem)), 400
+    except TransitionRefused as refusal:
+        return render_template("message.html", title="Load not changed",
+                               message=str(refusal)), 409
+    except ValueError as problem:  # the site is not part of the test
+        return render_template("message.html", title="Load not changed",
+                               message=f"site: {problem}"), 400
+    flash("; ".join(changes) or "nothing changed")
+    return redirect(url_for("pages.test_page", test_id=test_id) + "#sites", 303)
+
+
+@blueprint.get("/approvals")
+@login_required
+def approvals():
+    """Tests waiting for an admin (anyone logged in can see the queue)."""
+    waiting = list(Test.select(Test, Template).join(Template)
+                   .where(Test.state == TestState.UNAPPROVED.value).order_by(Test.id))
+    return render_template("approvals.html", tests=waiting,
+                           admin=accounts.is_admin(current_user()))

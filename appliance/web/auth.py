@@ -1,0 +1,162 @@
+"""Who is asking: sessions and API tokens, login and logout, CSRF, the token page.
+
+Pages use a session cookie; every form that changes something carries a CSRF
+token tied to the session. The API authenticates with `Authorization: Bearer
+TOKEN` only: a browser never sends that header by itself, so API writes need
+no CSRF token, and cookies are never enough to write through the API.
+"""
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+from urllib.parse import urlparse
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from appliance import accounts
+from appliance.models import User
+from appliance.specs import SpecError
+
+blueprint = Blueprint("auth", __name__)
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# Reachable without a login even when HC_WEB_REQUIRE_LOGIN=1.
+OPEN_ENDPOINTS = {"auth.login", "static", "health.healthz", "health.readyz", "health.metrics",
+                  "api.openapi"}
+
+
+def current_user() -> User | None:
+    return g.get("user")
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+@blueprint.before_app_request
+def identify():
+    """Set g.user from a bearer token (API) or the session (pages); refuse what
+    needs a login, and page writes without a valid CSRF token."""
+    g.user, g.by_token = None, False
+    header = request.headers.get("Authorization", "")
+    if is_api_request() and header:
+        scheme, _, text = header.partition(" ")
+        g.user = accounts.user_for_token(text.strip()) if scheme.lower() == "bearer" else None
+        if g.user is None:
+            return _api_error(401, "the API token is missing, malformed, revoked or unknown")
+        g.by_token = True
+    elif not is_api_request() and session.get("user_id") is not None:
+        g.user = User.get_or_none(User.id == session["user_id"])
+    if request.method in WRITE_METHODS and not is_api_request():
+        _check_csrf()  # the login form too: no logging a victim into an attacker's account
+    if g.user is None and current_app.config["HC"].web_require_login \
+            and request.endpoint not in OPEN_ENDPOINTS:
+        if is_api_request():
+            return _api_error(401, "this instance needs a login: send Authorization: Bearer TOKEN")
+        return redirect(url_for("auth.login", next=request.full_path))
+    return None
+
+
+def _check_csrf() -> None:
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    expected = session.get("csrf_token") or ""
+    if not expected or not hmac.compare_digest(sent, expected):
+        abort(400, description="the form's CSRF token is missing or out of date: reload the "
+                               "page and try again")
+
+
+def csrf_token() -> str:
+    """The session's CSRF token (made on first use); forms put it in a hidden field."""
+    if "csrf_token" not in session:
+        session["csrf_token"] = secrets.token_urlsafe(32)
+    return session["csrf_token"]
+
+
+def _api_error(status: int, message: str):
+    return jsonify(error=message), status
+
+
+def login_required(view):
+    """Pages: redirect to the login page. API: 401 unless a token came with the request."""
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if is_api_request() and not g.by_token:
+            return _api_error(401, "writing through the API needs Authorization: Bearer TOKEN "
+                                   "(make a token on your account page)")
+        if current_user() is None:
+            return redirect(url_for("auth.login", next=request.full_path))
+        return view(*args, **kwargs)
+    return wrapped
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login():
+    target = _safe_next(request.values.get("next", ""))
+    if request.method == "GET":
+        return render_template("login.html", next=target, error=None)
+    name, password = request.form.get("name", ""), request.form.get("password", "")
+    try:
+        user = accounts.authenticate(name, password, request.remote_addr or "unknown")
+    except accounts.LoginRefused as refusal:
+        return render_template("login.html", next=target, error=str(refusal)), 429
+    if user is None:
+        return render_template("login.html", next=target,
+                               error="wrong name or password"), 401
+    session.clear()  # a new session on login: no fixation of an older one
+    session["user_id"] = user.id
+    return redirect(target)
+
+
+@blueprint.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("pages.index"))
+
+
+def _safe_next(target: str) -> str:
+    """Only paths of this site: a login must never send the user elsewhere."""
+    parsed = urlparse(target)
+    if not target.startswith("/") or target.startswith("//") or parsed.scheme or parsed.netloc \
+            or "\\" in target:
+        return url_for("pages.index")
+    return target
+
+
+@blueprint.get("/account")
+@login_required
+def account():
+    return render_template("account.html", tokens=accounts.tokens_of(current_user()),
+                           new_token=None)
+
+
+@blueprint.post("/account/tokens")
+@login_required
+def make_token():
+    try:
+        _, text = accounts.make_token(current_user(), request.form.get("name", ""))
+    except SpecError as error:
+        return render_template("account.html", tokens=accounts.tokens_of(current_user()),
+                               new_token=None, error=str(error)), 400
+    return render_template("account.html", tokens=accounts.tokens_of(current_user()),
+                           new_token=text)
+
+
+@blueprint.post("/account/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int):
+    if not accounts.revoke_token(current_user(), token_id):
+        abort(404)
+    flash("token revoked")
+    return redirect(url_for("auth.account"))
