@@ -26,6 +26,6 @@ def parse_when(text: str, now: float) -> float:
     return moment.timestamp()
 
 
-def iso_minutes(timestamp: float) -> str:
-    """A UTC time as an <input type=datetime-local> value."""
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M")
+def iso_seconds(timestamp: float) -> str:
+    """A UTC time as an <input type=datetime-local step=1> value."""
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")

@@ -10,7 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from appliance import accounts
 from appliance.lifecycle import LOAD_KNOBS, TransitionRefused
 from appliance.models import Site, Template, Test
-from appliance.moments import iso_minutes
+from appliance.moments import iso_seconds
 from appliance.states import Category, SiteStatus, TestState
 from appliance.web import intents
 from appliance.web.auth import current_user, login_required
@@ -52,7 +52,7 @@ def create_test(name: str):
 
 def _defaults(template: Template) -> dict:
     now = time.time()
-    return {"start": iso_minutes(now), "end": iso_minutes(now + template.duration),
+    return {"start": iso_seconds(now), "end": iso_seconds(now + template.duration),
             "sites": [ts.site.name for ts in template.template_sites],
             **{k: getattr(template, k) for k in LOAD_KNOBS}}
 

@@ -2,35 +2,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
-from tests.conftest import require
+from tests.conftest import ARTIFACTS
 from tests.integration.test_run import hc_run
 
 pytestmark = pytest.mark.integration
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "artifacts")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not shutil.which(CHROMIUM):
-        require("BROWSER", "Chromium is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require("BROWSER", "playwright is not installed (pip install playwright)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield browser
-        browser.close()
-
-
 def test_report_renders_in_a_browser(browser, tmp_path):
     result = hc_run(tmp_path, "--wait", "--threshold", "site:ci-b:failed==0",
                     "--report", "report.html")

@@ -16,8 +16,11 @@ pytestmark = pytest.mark.integration
 RUN_FILE = {
     "name": "ci-check", "duration": "4s", "sites": ["ci-a", "ci-b"],
     "site_definitions": [{"name": "ci-a", "backend": "local"},
+                         # Every ci-b job fails: a threshold on its failures must fail
+                         # however few jobs a slow machine gets through.
                          {"name": "ci-b", "backend": "fake",
-                          "settings": {"run_seconds": 0.3, "failure_rate": 0.5}}],
+                          "settings": {"run_seconds": 0.3, "failure_rate": 1.0,
+                                       "poll_interval": 0.5}}],
     "load": {"max_running": 2},
     "job": {"command": 'sleep 0.2; echo \'{"events_per_s": 60}\' > "$HC_METRICS_FILE"'},
 }

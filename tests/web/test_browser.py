@@ -8,9 +8,8 @@ import os
 import pytest
 
 from appliance.models import Test
-from tests.conftest import free_port
+from tests.conftest import ARTIFACTS, free_port
 from tests.integration.harness import running_appliance, wait_for
-from tests.integration.test_report_browser import ARTIFACTS, browser  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +21,7 @@ def appliance(tmp_path):
         yield instance
 
 
-def test_follow_a_stress_test_in_the_browser(appliance, browser):  # noqa: F811
+def test_follow_a_stress_test_in_the_browser(appliance, browser):
     for site in ("site-a", "site-b"):
         appliance.hc("site", "add", site, "--backend", "local")
     template = {"name": "stress", "duration": "6s", "sites": ["site-a", "site-b"],
@@ -59,3 +58,53 @@ def _loads(page, url: str) -> bool:
         return page.goto(url).status == 200
     except Exception:  # not listening yet
         return False
+
+
+def test_log_in_create_in_three_clicks_approve_and_read_a_log(appliance, browser):
+    """A user makes a stress test in three clicks, an admin approves it in the
+    browser, the real agents run it, and the user opens a job's stdout."""
+    for site in ("site-a", "site-b"):
+        appliance.hc("site", "add", site, "--backend", "local")
+    template = {"name": "stress-click", "duration": "8s", "sites": ["site-a", "site-b"],
+                "load": {"max_running": 2}, "job": {"command": "echo ran on $HC_SITE"}}
+    appliance.hc("template", "add", "-", stdin=json.dumps(template))
+    appliance.hc("user", "add", "alice", "--password-stdin", stdin="alice-password\n")
+    appliance.hc("user", "add", "root", "--role", "admin", "--password-stdin",
+                 stdin="root-password\n")
+    for role in ("server", "submit", "web"):
+        appliance.start(role, role)
+    url = "http://" + appliance.environ["HC_WEB_BIND"]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    wait_for(lambda: _loads(page, url + "/healthz"), 20, what="the web UI")
+    _log_in(page, url, "alice", "alice-password")
+    page.click("text=New stress test")
+    page.click("a.choose:text('stress-click')")                      # click 1
+    assert page.locator("input[name=sites][value=site-a]").is_checked()  # click 2: defaults
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    page.screenshot(path=os.path.join(ARTIFACTS, "create-form.png"), full_page=True)
+    page.click("button:text('Submit for approval')")                  # click 3
+    test = wait_for(lambda: Test.get_or_none(Test.state == "unapproved"), 10, what="a test")
+    assert page.url.endswith(f"/tests/{test.id}") and test.owner == "alice"
+    assert page.locator("h1 .state-unapproved").count() == 1
+    page.click("form.inline button:text('log out')")
+    _log_in(page, url, "root", "root-password")
+    page.goto(url + "/approvals")
+    page.click(f"form[action='/tests/{test.id}/approve'] button")
+    wait_for(lambda: Test.get_by_id(test.id).state == "completed", 40, what="completed")
+    page.goto(f"{url}/tests/{test.id}")
+    assert page.locator("h1 .state-completed").inner_text() == "completed"
+    log = page.locator("text=approved by root").count()
+    assert log >= 1, "the approval is in the test log"
+    page.locator("td.state-completed").first.locator("xpath=..").locator("a").first.click()
+    page.click("text=stdout")
+    assert "ran on site-" in page.locator("pre.log").inner_text()
+    page.screenshot(path=os.path.join(ARTIFACTS, "job-log-after-approval.png"))
+    page.close()
+
+
+def _log_in(page, url: str, name: str, password: str) -> None:
+    page.goto(url + "/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", password)
+    page.click("button:text('log in')")
+    assert page.locator(f"header >> text={name}").count() == 1, f"{name} is logged in"
