@@ -8,7 +8,8 @@ def add_commands(commands) -> None:
     instance = commands.add_parser("instance", help="throwaway container instances (CI)") \
         .add_subparsers(dest="instance_command", required=True, metavar="ACTION")
     up = instance.add_parser("up", help="start a fresh instance, wait until healthy, print "
-                             "its URL and admin credentials")
+                             "its URL, an admin API token and admin credentials (as shell "
+                             "variables: eval them, then hc run --url)")
     up.add_argument("--image", default=DEFAULT_IMAGE)
     up.add_argument("--name", help="default: hc-throwaway-<random>")
     up.add_argument("--demo", action="store_true", help="load the demo sites and templates")
@@ -25,8 +26,12 @@ def instance_up(args, settings) -> int:
         instance.up()
     except InstanceError as error:
         raise ValueError(str(error)) from None
-    print(f"HC_INSTANCE={instance.name}\nHC_URL={instance.url}\nHC_ADMIN_USER=admin\n"
-          f"HC_ADMIN_PASSWORD={instance.admin_password}\n"
+    code, output = instance.exec("hc", "token", "add", "admin", "--name", "throwaway instance")
+    # stdout and stderr arrive mixed: the token is the line that looks like one.
+    token = next((line for line in output.split() if line.startswith("hc_")), "") \
+        if code == 0 else ""
+    print(f"HC_INSTANCE={instance.name}\nHC_URL={instance.url}\nHC_TOKEN={token}\n"
+          f"HC_ADMIN_USER=admin\nHC_ADMIN_PASSWORD={instance.admin_password}\n"
           f"# healthy after {instance.seconds_to_healthy:.1f} s; remove with: "
           f"hc instance down {instance.name}")
     return 0

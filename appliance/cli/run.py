@@ -17,6 +17,7 @@ from appliance.containers import DEFAULT_IMAGE
 from appliance.run import thresholds as thresholds_module
 from appliance.run.junit import junit_xml
 from appliance.run.progress import Progress
+from appliance.run.remote import RemoteSource
 from appliance.run.report import html_report
 from appliance.run.sources import ContainerSource, InfrastructureError, LocalSource
 from appliance.specs import SpecError, check_site, parse_document
@@ -41,6 +42,9 @@ def add_commands(commands) -> None:
                      "mean(metric:NAME)>=50, site:NAME:failed==0")
     run.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
     run.add_argument("--report", metavar="FILE", help="write a self-contained HTML report here")
+    run.add_argument("--url", default=os.environ.get("HC_URL"),
+                     help="a running instance (token in HC_TOKEN; default $HC_URL); TEMPLATE "
+                     "may then be the name of one of its templates")
     run.add_argument("--instance", choices=["local", "container"], default="local",
                      help="where the throwaway instance runs: local processes (default) or "
                      "a container of the appliance image")
@@ -56,31 +60,48 @@ def run_command(args, settings) -> int:
     thresholds = thresholds_module.parse_all(args.thresholds)
     if (thresholds or args.junit or args.report) and not args.wait:
         raise SpecError("--threshold, --junit and --report need --wait")
-    document, site_definitions = _load_document(args)
+    named = args.url is not None and not os.path.isfile(args.template)
+    document, site_definitions = (None, []) if named else _load_document(args)
     started = time.monotonic()
-    if args.instance == "container":
-        docker_sites = any(site.get("backend") == "docker" for site in site_definitions)
-        source = ContainerSource(args.appliance_image, args.keep, docker_sites)
-    else:
-        source = LocalSource(args.keep)
-    with source:
-        for site in site_definitions:
-            source.define_site(site)
-        test_id, sites = source.create_test(source.add_template(document), args.sites)
+    with _source(args, site_definitions, named) as source:
+        if named:
+            duration = source.template_duration(args.template)
+            template = args.template
+        else:
+            for site in site_definitions:
+                source.define_site(site)
+            template = source.add_template(document)
+            duration = parse_duration(str(document.get("duration", "1h")))
+        test_id, sites = source.create_test(template, args.sites)
         # Site-scoped thresholds are checked against the test before any job is sent.
         thresholds_module.parse_all(args.thresholds, known_sites=sites)
         source.approve(test_id)
-        print(f"test {test_id} approved in {source.describe()}", flush=True)
+        print(f"test {test_id} created in {source.describe()}", flush=True)
         if not args.wait:
             return 0
-        _wait(source, test_id, _timeout(args, document))
+        _wait(source, test_id, _timeout(args, duration))
         return _judge(source.result(test_id), thresholds, args, time.monotonic() - started)
+
+
+def _source(args, site_definitions: list, named: bool):
+    if args.url is not None:
+        overrides = {}
+        if named and args.duration:
+            overrides["duration"] = args.duration
+        if named and args.image:
+            overrides["image"] = args.image
+        return RemoteSource(args.url, os.environ.get("HC_TOKEN", ""), overrides)
+    if args.instance == "container":
+        docker_sites = any(site.get("backend") == "docker" for site in site_definitions)
+        return ContainerSource(args.appliance_image, args.keep, docker_sites)
+    return LocalSource(args.keep)
 
 
 def _load_document(args) -> tuple[dict, list]:
     if not os.path.isfile(args.template):
         raise SpecError(f"{args.template}: no such template file (a throwaway instance starts "
-                        "empty, so give the template as a file)")
+                        "empty, so give the template as a file; with --url, a template name "
+                        "of that instance works too)")
     with open(args.template) as handle:
         document = parse_document(handle.read(), args.template)
     site_definitions = document.pop("site_definitions", [])
@@ -101,10 +122,10 @@ def _load_document(args) -> tuple[dict, list]:
     return document, site_definitions
 
 
-def _timeout(args, document: dict) -> float:
+def _timeout(args, duration: float) -> float:
     if args.timeout:
         return parse_duration(args.timeout)
-    return parse_duration(str(document.get("duration", "1h"))) + 600
+    return duration + 600
 
 
 def _wait(source, test_id: int, timeout: float) -> None:

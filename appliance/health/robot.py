@@ -29,18 +29,23 @@ def day_start(moment: float) -> float:
     return moment - moment % DAY
 
 
-def _counts(start: float, end: float, site_name: str | None = None):
-    """{(site, day index): (completed, failed)} for functional jobs ended in [start, end)."""
+def _counts(start: float, end: float, site_id: int | None = None):
+    """{(site id, day index): (completed, failed)} for functional jobs ended in [start, end).
+
+    Grouped by site id and filtered on a list of functional test ids, not joined
+    to site and test: the joins cost a lookup per job, a third of the time over
+    a million jobs.
+    """
     day = pw.fn.FLOOR((Job.ended_at - start) / DAY)
     failed = pw.fn.SUM(pw.Case(None, [(Job.state == JobState.FAILED.value, 1)], 0))
     completed = pw.fn.SUM(pw.Case(None, [(Job.state == JobState.COMPLETED.value, 1)], 0))
-    query = (Job.select(Site.name, day, completed, failed).join(Test).switch(Job).join(Site)
-             .where(Job.ended_at >= start, Job.ended_at < end,
-                    Test.category == Category.FUNCTIONAL.value,
+    functional = Test.select(Test.id).where(Test.category == Category.FUNCTIONAL.value)
+    query = (Job.select(Job.site, day, completed, failed)
+             .where(Job.ended_at >= start, Job.ended_at < end, Job.test.in_(functional),
                     Job.state.in_([JobState.COMPLETED.value, JobState.FAILED.value]))
-             .group_by(Site.name, day))
-    if site_name is not None:
-        query = query.where(Site.name == site_name)
+             .group_by(Job.site, day))
+    if site_id is not None:
+        query = query.where(Job.site == site_id)
     return {(site, int(index)): (int(ok), int(bad)) for site, index, ok, bad in query.tuples()}
 
 
@@ -59,21 +64,22 @@ def matrix(days: int = 7, end: float | None = None) -> dict:
     days = _days(days)
     start = day_start(time.time() if end is None else end) - (days - 1) * DAY
     counts = _counts(start, start + days * DAY)
-    sites = Site.select(Site.name, Site.status).order_by(Site.name).tuples()
+    sites = Site.select(Site.id, Site.name, Site.status).order_by(Site.name).tuples()
     return {"days": [_cell(start, i, None)["day"] for i in range(days)],
             "sites": [{"site": name, "status": status,
-                       "cells": [_cell(start, i, counts.get((name, i))) for i in range(days)]}
-                      for name, status in sites]}
+                       "cells": [_cell(start, i, counts.get((site_id, i))) for i in range(days)]}
+                      for site_id, name, status in sites]}
 
 
 def site_overview(name: str, days: int = MAX_DAYS, end: float | None = None) -> dict:
     """One site's daily functional efficiency over up to 50 days."""
     days = _days(days)
-    if Site.get_or_none(Site.name == name) is None:
+    site = Site.get_or_none(Site.name == name)
+    if site is None:
         raise ValueError(f"no site named {name!r}")
     start = day_start(time.time() if end is None else end) - (days - 1) * DAY
-    counts = _counts(start, start + days * DAY, name)
-    cells = [_cell(start, i, counts.get((name, i))) for i in range(days)]
+    counts = _counts(start, start + days * DAY, site.id)
+    cells = [_cell(start, i, counts.get((site.id, i))) for i in range(days)]
     completed = sum(c["completed"] for c in cells)
     total = sum(c["total"] for c in cells)
     return {"site": name, "days": cells, "completed": completed, "total": total,

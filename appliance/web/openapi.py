@@ -168,6 +168,8 @@ def _reads() -> dict:
         "/whoami": {"get": {"summary": "the user of the token sent, or null",
                             "responses": {"200": _reply("the user", _object(
                                 {"user": {"type": ["object", "null"]}}))}}},
+        "/openapi.json": {"get": {"summary": "this document", "responses": {
+            "200": _reply("the OpenAPI document", {"type": "object"})}}},
     }
 
 

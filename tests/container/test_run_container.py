@@ -74,3 +74,29 @@ def test_user_image_on_a_docker_site_of_the_instance(app_image, tmp_path):
         capture_output=True, text=True, timeout=180, env=environ, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verdict: PASS" in result.stdout
+
+
+def test_instance_up_prints_a_token_that_hc_run_url_uses(app_image, tmp_path):
+    """The pipeline that keeps one instance for several runs: hc instance up, then
+    hc run --url with its token, then hc instance down."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("HC_")}
+    up = subprocess.run([sys.executable, "-m", "appliance", "instance", "up", "--image",
+                         app_image], capture_output=True, text=True, timeout=120, env=environ)
+    assert up.returncode == 0, up.stderr
+    values = dict(line.split("=", 1) for line in up.stdout.splitlines() if "=" in line
+                  and not line.startswith("#"))
+    assert values["HC_TOKEN"].startswith("hc_") and values["HC_URL"].startswith("http://")
+    try:
+        path = tmp_path / "run.json"
+        path.write_text(json.dumps(RUN_FILE))
+        run = subprocess.run([sys.executable, "-m", "appliance", "run", str(path), "--url",
+                              values["HC_URL"], "--wait", "--threshold",
+                              "site:ci-a:efficiency>=0.99"], capture_output=True, text=True,
+                             timeout=120, env=environ | {"HC_TOKEN": values["HC_TOKEN"]})
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "(as admin)" in run.stdout
+    finally:
+        down = subprocess.run([sys.executable, "-m", "appliance", "instance", "down",
+                               values["HC_INSTANCE"]], capture_output=True, text=True,
+                              timeout=60, env=environ)
+    assert down.returncode == 0, down.stderr
