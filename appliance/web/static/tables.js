@@ -16,6 +16,13 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
     });
   });
 });
-// A page marked data-refresh reloads itself while its test is in progress.
-var refresh = document.body.dataset.refresh;
-if (refresh) { setTimeout(function () { location.reload(); }, parseInt(refresh, 10) * 1000); }
+// A page marked data-refresh reloads itself while its test is in progress, but
+// never under someone typing: an edited or focused field postpones the reload.
+var refresh = document.body.dataset.refresh, edited = false;
+document.addEventListener("input", function () { edited = true; });
+function reloadWhenIdle() {
+  var active = document.activeElement;
+  var typing = active && ["INPUT", "SELECT", "TEXTAREA"].indexOf(active.tagName) >= 0;
+  if (edited || typing) { setTimeout(reloadWhenIdle, 5000); } else { location.reload(); }
+}
+if (refresh) { setTimeout(reloadWhenIdle, parseInt(refresh, 10) * 1000); }
