@@ -52,3 +52,30 @@ def efficiency_over_time(series: dict[str, list[tuple[float, float]]], title: st
     for name, points in series.items():
         chart.add(name, points)
     return _svg(chart)
+
+
+def states_over_time(seconds: list[float], counts: dict[str, list[int]],
+                     title: str = "Jobs by state over the test") -> str:
+    """seconds: moments since the start; counts: {state: jobs at each moment}"""
+    chart = pygal.Line(title=title, style=_style(list(counts)), show_dots=False, fill=False,
+                       x_label_rotation=0, show_minor_x_labels=False, **_CHART)
+    chart.x_labels = [_clock(s) for s in seconds]
+    chart.x_labels_major = chart.x_labels[::4]
+    for state, values in counts.items():
+        chart.add(state, values)
+    return _svg(chart)
+
+
+def metric_per_site(metric: str, means: dict[str, tuple[float, int]]) -> str:
+    """means: {site: (mean, jobs reporting it)} of one payload metric"""
+    sites = sorted(means)
+    chart = pygal.Bar(title=f"{metric} (mean per site)", style=_style([metric]), **_CHART)
+    chart.x_labels = sites
+    chart.add(metric, [{"value": means[s][0], "label": f"{means[s][1]} jobs"} for s in sites])
+    return _svg(chart)
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{rest:02d}" if hours else f"{minutes}:{rest:02d}"

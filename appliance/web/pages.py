@@ -8,7 +8,7 @@ from flask import Blueprint, abort, render_template, request
 from appliance.health import views as health_views
 from appliance.models import Agent, Job, Site, Template, Test, TestLog, TestSite
 from appliance.states import TEST_FINAL, TEST_ON_SUBMIT_HOST, Severity, TestState
-from appliance.web import charts, intents, queries
+from appliance.web import charts, evolution, intents, queries
 from appliance.web.auth import current_user
 
 blueprint = Blueprint("pages", __name__)
@@ -63,11 +63,16 @@ def test_page(test_id: int):
     log = TestLog.select().where(TestLog.test == test_id).order_by(TestLog.id.desc()).limit(500)
     if severity in {s.value for s in Severity}:
         log = log.where(TestLog.severity == severity)
+    moments, over_time = evolution.states_over_time(test_id, test.start_at, test.end_at,
+                                                    time.time())
     plots = {"states": charts.jobs_by_state(queries.state_counts(by_site)) if by_site else "",
+             "over_time": charts.states_over_time(moments, over_time) if moments else "",
              "wall": charts.histogram(queries.wall_buckets(test_id), "Wall time (s)"),
              "efficiency": charts.efficiency_over_time(
                  queries.efficiency_over_time(test_id, test.start_at, test.end_at),
                  "Efficiency over the test (cumulative)")}
+    for metric, means in evolution.metric_means(test_id).items():
+        plots[f"metric:{metric}"] = charts.metric_per_site(metric, means)
     user = current_user()
     editable = intents.may_change(user, test) and TestState(test.state) not in TEST_FINAL
     return render_template("test.html", test=test, knobs=list(knobs), by_site=by_site,
