@@ -14,6 +14,7 @@ from appliance.models import Site, Template, Test, TestLog, TestSite
 from appliance.states import TEST_FINAL, Category, Severity, SiteStatus, TestState, test_sources
 
 LOAD_KNOBS = ("max_running", "min_queue_depth", "resubmit", "job_cap")
+MAX_KNOB = 1_000_000  # jobs: more is a typing error (and would not fit the database's integers)
 log = logging.getLogger(__name__)
 
 
@@ -169,6 +170,8 @@ def check_knob(name: str, value) -> None:
     lowest = 1 if name in ("max_running", "job_cap") else 0
     if value < lowest:
         raise ValueError(f"{name} must be at least {lowest}")
+    if value > MAX_KNOB:
+        raise ValueError(f"{name} must be at most {MAX_KNOB}")
 
 
 def is_functional(test: Test) -> bool:

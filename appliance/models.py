@@ -134,6 +134,8 @@ class Test(SummaryMixin):
     owner = pw.CharField(max_length=64, default="system")
     cloned_from = pw.ForeignKeyField("self", null=True, backref="clones")
     created_at = pw.DoubleField(default=time.time)
+    plot_data = JSONField(null=True)  # appliance/plotdata.py: kept with the summary
+    plots_at = pw.DoubleField(null=True)
 
     __test__ = False
 
@@ -175,7 +177,8 @@ class Job(BaseModel):
 
     class Meta:
         indexes = (
-            (("test", "state"), False),
+            # Covers the test page's aggregates (counts, wall times, efficiency).
+            (("test", "state", "site", "ended_at", "wall_seconds"), False),
             (("site", "ended_at"), False),
             (("state",), False),
             (("ended_at",), False),  # site health reads a look-back window over all sites

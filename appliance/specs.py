@@ -17,9 +17,11 @@ import yaml
 from appliance.backends import SettingsError, backend_class
 from appliance.config import parse_duration
 from appliance.db import database
+from appliance.lifecycle import MAX_KNOB
 from appliance.models import JobTemplate, Site, Template, TemplateSite
 from appliance.states import Category, SiteStatus
 
+MAX_SECONDS = 366 * 86400  # durations and timeouts: a year at most (fits any integer column)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -80,6 +82,8 @@ def whole(lowest: int, nullable: bool = False) -> Callable[[str, Any], Any]:
             return None
         if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
             raise SpecError(f"{path}: must be a whole number ≥ {lowest}")
+        if value > MAX_KNOB:
+            raise SpecError(f"{path}: must be at most {MAX_KNOB}")
         return value
     return check
 
@@ -91,6 +95,8 @@ def seconds(path: str, value: Any) -> int:
         raise SpecError(f"{path}: {error}") from None
     if result < 1:
         raise SpecError(f"{path}: must be at least 1 second")
+    if result > MAX_SECONDS:
+        raise SpecError(f"{path}: must be at most {MAX_SECONDS // 86400} days")
     return int(result)
 
 

@@ -146,7 +146,7 @@ class SubmitAgent:
         if jobbook.active_jobs(test.id):
             self._busy = True  # a kill failed; try again next iteration
             return
-        summary.refresh(test.id, now)
+        summary.refresh(test.id, now, final=True)
         self._move(test, TestState.COMPLETED, now, reason)
 
     # -- one site of a test -------------------------------------------------
@@ -283,7 +283,7 @@ class SubmitAgent:
             jobs = jobbook.active_jobs(test_id, site_id)
             reason = f"test {test.state}"
             self._end(self._backend(Site.get_by_id(site_id)), jobs, JobState.KILLED, reason, now)
-            summary.refresh(test_id, now)
+            summary.refresh(test_id, now, final=True)
 
     # -- helpers ----------------------------------------------------------
 

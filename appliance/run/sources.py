@@ -72,7 +72,7 @@ class LocalSource:
         return Test.get_by_id(test_id).state, total
 
     def result(self, test_id: int) -> results.RunResult:
-        summary.refresh(test_id)
+        summary.refresh(test_id, final=True)
         return results.from_database(test_id)
 
     def cancel(self, test_id: int, reason: str) -> None:

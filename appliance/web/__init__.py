@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from appliance import config as config_module
 from appliance.db import database, open_database
+from appliance.web.plotcache import PlotCache
 
 NAVIGATION = [("pages.test_list", "Tests"), ("sites.robot_page", "Robot"),
               ("sites.templates", "Templates"), ("logs.browse", "Work areas")]
@@ -49,13 +50,16 @@ def create_app(settings: config_module.Config | None = None) -> Flask:
     for module in (auth, health, pages, actions, sites, logs, api, api_write):
         app.register_blueprint(module.blueprint)
     app.register_error_handler(HTTPException, _json_errors_for_api)
+    app.extensions["hc_plots"] = PlotCache()
     return app
 
 
 def _json_errors_for_api(problem: HTTPException):
     """The API answers errors in JSON ({"error": message}); pages keep Flask's."""
     if request.path.startswith("/api/"):
-        return jsonify(error=problem.description), problem.code
+        # Keep the error's own headers (a 405's Allow), not its HTML content type.
+        headers = [(k, v) for k, v in problem.get_headers() if k.lower() != "content-type"]
+        return jsonify(error=problem.description), problem.code, headers
     return problem
 
 

@@ -3,15 +3,22 @@ unless HC_WEB_REQUIRE_LOGIN=1). Writes are in api_write; the OpenAPI document
 describing both is served at /api/v1/openapi.json."""
 from __future__ import annotations
 
+from enum import Enum
+
 from flask import Blueprint, abort, jsonify, request
 
 from appliance.health import robot
 from appliance.health import views as health_views
 from appliance.models import Job, Site, Template, Test, TestLog, TestSite
+from appliance.states import Category, JobState, TestState
 from appliance.web import queries
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_PAGE = 1000
+MAX_PAGE_NUMBER = 1_000_000  # page × per_page must stay an offset the database can take
+# Ids are 64-bit in SQLite and PostgreSQL: a larger id names no test (404), not a crash.
+MAX_ID = 2**63 - 1
+TEST = f"/tests/<int(max={MAX_ID}):test_id>"
 TEST_FIELDS = ("id", "state", "state_reason", "category", "golden", "submit_host", "owner",
                "start_at", "end_at", "jobs_total", "jobs_completed", "jobs_failed",
                "efficiency", "wall_p50", "wall_p95")
@@ -20,12 +27,37 @@ JOB_FIELDS = ("id", "state", "attempt", "backend_id", "submit_host", "submitted_
               "metrics", "image_digest")
 
 
+def _int_arg(name: str, default: int) -> int:
+    """A whole-number query parameter: a typo is a 400, not a silent default."""
+    text = request.args.get(name)
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        abort(400, description=f"{name} must be a whole number, not {text!r}")
+
+
+def _choice_arg(name: str, kind: type[Enum]) -> str | None:
+    """A filter that must be one of `kind`'s values (empty means no filter)."""
+    value = request.args.get(name)
+    if value and value not in {k.value for k in kind}:
+        abort(400, description=f"{name} must be one of {', '.join(k.value for k in kind)}")
+    return value or None
+
+
 def _paging() -> tuple[int, int]:
-    page = request.args.get("page", 1, type=int)
-    size = request.args.get("per_page", 100, type=int)
-    if page < 1 or not 1 <= size <= MAX_PAGE:
-        abort(400, description=f"page must be ≥ 1 and per_page from 1 to {MAX_PAGE}")
+    page, size = _int_arg("page", 1), _int_arg("per_page", 100)
+    if not 1 <= page <= MAX_PAGE_NUMBER or not 1 <= size <= MAX_PAGE:
+        abort(400, description=f"page must be from 1 to {MAX_PAGE_NUMBER} and per_page from 1 "
+                               f"to {MAX_PAGE}")
     return page, size
+
+
+def _require_test(test_id: int) -> None:
+    """404 for a test that does not exist, rather than an empty list of its jobs or log."""
+    if not Test.select().where(Test.id == test_id).exists():
+        abort(404, description=f"no test {test_id}")
 
 
 def test_dict(test: Test) -> dict:
@@ -64,14 +96,15 @@ def templates():
 def tests():
     page, size = _paging()
     query = Test.select(Test, Template).join(Template).order_by(Test.id.desc())
-    if request.args.get("state"):
-        query = query.where(Test.state == request.args["state"])
-    if request.args.get("category"):
-        query = query.where(Test.category == request.args["category"])
+    state, category = _choice_arg("state", TestState), _choice_arg("category", Category)
+    if state:
+        query = query.where(Test.state == state)
+    if category:
+        query = query.where(Test.category == category)
     return jsonify(tests=[test_dict(t) for t in query.paginate(page, size)], page=page)
 
 
-@blueprint.get("/tests/<int:test_id>")
+@blueprint.get(TEST)
 def test(test_id: int):
     row = Test.select(Test, Template).join(Template).where(Test.id == test_id).first()
     if row is None:
@@ -85,22 +118,25 @@ def test(test_id: int):
         name: by_site.get(name, {}) | {"load": load} for name, load in knobs.items()}})
 
 
-@blueprint.get("/tests/<int:test_id>/jobs")
+@blueprint.get(TEST + "/jobs")
 def jobs(test_id: int):
     page, size = _paging()
+    _require_test(test_id)
+    state = _choice_arg("state", JobState)
     query = (Job.select(Job, Site.name.alias("site_name")).join(Site)
              .where(Job.test == test_id).order_by(Job.id))
     if request.args.get("site"):
         query = query.where(Site.name == request.args["site"])
-    if request.args.get("state"):
-        query = query.where(Job.state == request.args["state"])
+    if state:
+        query = query.where(Job.state == state)
     rows = query.paginate(page, size).objects()
     return jsonify(jobs=[{name: getattr(j, name) for name in JOB_FIELDS} |
                          {"site": j.site_name} for j in rows], page=page)
 
 
-@blueprint.get("/tests/<int:test_id>/log")
+@blueprint.get(TEST + "/log")
 def log(test_id: int):
+    _require_test(test_id)
     rows = TestLog.select().where(TestLog.test == test_id).order_by(TestLog.id)
     return jsonify(log=[{"at": r.at, "severity": r.severity, "message": r.message,
                          "actor": r.actor} for r in rows])
@@ -119,18 +155,17 @@ def incidents():
 @blueprint.get("/robot")
 def robot_matrix():
     try:
-        return jsonify(robot.matrix(request.args.get("days", 7, type=int)))
+        return jsonify(robot.matrix(_int_arg("days", 7)))
     except ValueError as error:
         abort(400, description=str(error))
 
 
-@blueprint.get("/tests/<int:test_id>/export")
+@blueprint.get(TEST + "/export")
 def export(test_id: int):
     """The test, all its jobs and its log in one document (what `hc run` judges)."""
     from appliance.run import results
 
-    if Test.get_or_none(Test.id == test_id) is None:
-        abort(404, description=f"no test {test_id}")
+    _require_test(test_id)
     return jsonify(results.to_dict(results.from_database(test_id)))
 
 

@@ -10,11 +10,13 @@ from appliance.lifecycle import TransitionRefused
 from appliance.models import Site, Test
 from appliance.specs import SpecError, check_site, save_template
 from appliance.web import intents
-from appliance.web.api import site_dict, test_dict
+from appliance.web.api import TEST, site_dict, test_dict
 from appliance.web.auth import current_user, login_required
 
 blueprint = Blueprint("api_write", __name__, url_prefix="/api/v1")
-SITE_FIELDS = {"backend", "settings", "cloud", "tags"}
+# The fields of a site body, each with its JSON type (checked before check_site sees them).
+SITE_FIELDS = {"backend": (str, "text"), "settings": (dict, "an object"),
+               "cloud": (str, "text"), "tags": (list, "a list of names")}
 
 
 def _body() -> dict:
@@ -52,7 +54,7 @@ def create_test():
     return reply, 201, {"Location": url_for("api.test", test_id=test.id)}
 
 
-@blueprint.post("/tests/<int:test_id>/<any('send-for-approval', approve, cancel, clone):action>")
+@blueprint.post(TEST + "/<any('send-for-approval', approve, cancel, clone):action>")
 @login_required
 def act(test_id: int, action: str):
     test = Test.get_or_none(Test.id == test_id)
@@ -67,7 +69,7 @@ def act(test_id: int, action: str):
     return jsonify(test_dict(result)), 201 if action == "clone" else 200
 
 
-@blueprint.patch("/tests/<int:test_id>/sites/<site>")
+@blueprint.patch(TEST + "/sites/<site>")
 @login_required
 def change_load(test_id: int, site: str):
     test = Test.get_or_none(Test.id == test_id)
@@ -107,10 +109,9 @@ def put_site(name: str):
     """Create a site, or change its backend settings (admins); status is left alone."""
     _require_admin()
     body = _body()
-    unknown = sorted(set(body) - SITE_FIELDS)
-    if unknown:
-        known = ", ".join(sorted(SITE_FIELDS))
-        return _field_errors({unknown[0]: f"unknown field; known: {known}"})
+    errors = _site_body_errors(body)
+    if errors:
+        return _field_errors(errors)
     try:
         values = check_site(name, body.get("backend", ""), body.get("settings", {}),
                             body.get("cloud", ""), body.get("tags"))
@@ -122,6 +123,14 @@ def put_site(name: str):
         return jsonify(site_dict(site)), 201
     Site.update(**values).where(Site.id == site.id).execute()
     return jsonify(site_dict(Site.get_by_id(site.id))), 200
+
+
+def _site_body_errors(body: dict) -> dict[str, str]:
+    unknown = sorted(set(body) - set(SITE_FIELDS))
+    if unknown:
+        return {unknown[0]: "unknown field; known: " + ", ".join(sorted(SITE_FIELDS))}
+    return {name: f"must be {SITE_FIELDS[name][1]}" for name, value in body.items()
+            if not isinstance(value, SITE_FIELDS[name][0])}
 
 
 @blueprint.get("/whoami")

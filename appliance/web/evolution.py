@@ -16,35 +16,43 @@ OVER_TIME_STATES = ("queued", "running", "completed", "failed")
 def states_over_time(test_id: int, start: float, end: float, now: float
                      ) -> tuple[list[float], dict[str, list[int]]]:
     """At MOMENTS evenly spread from the start to min(now, end): how many jobs were
-    queued, running, completed and failed. Returns (seconds since start, {state: counts})."""
+    queued, running, completed and failed. Returns (seconds since start, {state: counts}).
+
+    One pass over the test's jobs: they are grouped by state and by the moment from
+    which they had been submitted, started and ended; the groups (a few hundred)
+    are then added up per moment.
+    """
     last = min(now, end)
     if last <= start:
         return [], {}
     width = (last - start) / MOMENTS
-    moments = [start + (i + 1) * width for i in range(MOMENTS)]
-    columns = []
-    for t in moments:
-        columns += [_count(_queued_at(t)), _count(_running_at(t)),
-                    _count((Job.state == "completed") & (Job.ended_at <= t)),
-                    _count(Job.state.in_(["failed", "lost"]) & (Job.ended_at <= t))]
-    row = Job.select(*columns).where(Job.test == test_id).tuples().get()
-    counts = {state: [int(row[i * 4 + k] or 0) for i in range(MOMENTS)]
-              for k, state in enumerate(OVER_TIME_STATES)}
-    return [t - start for t in moments], counts
+    columns = [_first_moment(c, start, width) for c in (Job.submitted_at, Job.started_at,
+                                                         Job.ended_at)]
+    rows = (Job.select(Job.state, *columns, pw.fn.COUNT(Job.id)).where(Job.test == test_id)
+            .group_by(Job.state, *columns).tuples())
+    counts = {state: [0] * MOMENTS for state in OVER_TIME_STATES}
+    for state, submitted, started, ended, number in rows:
+        for moment in range(MOMENTS):
+            kind = _state_at(moment, state, submitted, started, ended)
+            if kind:
+                counts[kind][moment] += number
+    return [(i + 1) * width for i in range(MOMENTS)], counts
 
 
-def _count(condition) -> pw.Node:
-    return pw.fn.SUM(pw.Case(None, [(condition, 1)], 0))
+def _first_moment(column, start: float, width: float) -> pw.Node:
+    """The index of the first moment at or after the column's time (NULL stays NULL):
+    a time t is at or before moment i exactly when this index is at most i."""
+    return pw.fn.CEIL((column - start) / width) - 1
 
 
-def _queued_at(t: float):
-    not_started = Job.started_at.is_null() | (Job.started_at > t)
-    not_ended = Job.ended_at.is_null() | (Job.ended_at > t)
-    return (Job.submitted_at <= t) & not_started & not_ended
-
-
-def _running_at(t: float):
-    return (Job.started_at <= t) & (Job.ended_at.is_null() | (Job.ended_at > t))
+def _state_at(moment: int, state: str, submitted, started, ended) -> str | None:
+    if ended is not None and ended <= moment:
+        return {"completed": "completed", "failed": "failed", "lost": "failed"}.get(state)
+    if started is not None and started <= moment:
+        return "running"
+    if submitted is not None and submitted <= moment:
+        return "queued"
+    return None
 
 
 _SQLITE_METRICS = """

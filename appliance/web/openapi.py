@@ -7,8 +7,9 @@ drift apart unnoticed.
 from __future__ import annotations
 
 from appliance import __version__
-from appliance.lifecycle import LOAD_KNOBS
+from appliance.lifecycle import LOAD_KNOBS, MAX_KNOB
 from appliance.states import Category, JobState, TestState
+from appliance.web.api import MAX_ID, MAX_PAGE, MAX_PAGE_NUMBER
 
 NUMBER_OR_NULL = {"type": ["number", "null"]}
 INTEGER_OR_NULL = {"type": ["integer", "null"]}
@@ -39,15 +40,20 @@ def _errors(*codes: int) -> dict:
 
 
 def _paging() -> list[dict]:
-    return [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    return [{"name": "page", "in": "query",
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_NUMBER}},
             {"name": "per_page", "in": "query",
-             "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}]
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}}]
 
 
-def _path_parameter(name: str, kind: str = "string") -> dict:
-    schema = {"type": kind} if kind != "string" else {"type": "string", "minLength": 1,
-                                                      "pattern": "^[^/]+$"}
+def _path_parameter(name: str) -> dict:
+    schema = {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}
     return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _test_id() -> dict:
+    return {"name": "test_id", "in": "path", "required": True,
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
 
 
 def _query(name: str, schema: dict) -> dict:
@@ -55,10 +61,11 @@ def _query(name: str, schema: dict) -> dict:
 
 
 def _schemas() -> dict:
-    load = _object({"max_running": {"type": "integer", "minimum": 1},
-                    "min_queue_depth": {"type": "integer", "minimum": 0},
+    jobs = {"type": "integer", "maximum": MAX_KNOB}
+    load = _object({"max_running": jobs | {"minimum": 1}, "min_queue_depth": jobs | {"minimum": 0},
                     "resubmit": {"type": "boolean"},
-                    "job_cap": {"type": ["integer", "null"], "minimum": 1}}, [], extra=False)
+                    "job_cap": jobs | {"type": ["integer", "null"], "minimum": 1}}, [],
+                   extra=False)
     test = _object({
         "id": {"type": "integer"}, "state": {"enum": [s.value for s in TestState]},
         "state_reason": {"type": "string"}, "category": {"enum": [c.value for c in Category]},
@@ -124,7 +131,7 @@ def _json_body(schema: dict) -> dict:
 
 
 def _reads() -> dict:
-    test_id = _path_parameter("test_id", "integer")
+    test_id = _test_id()
     listing = lambda key, item: _object({key: {"type": "array", "items": item}})  # noqa: E731
     return {
         "/sites": {"get": {"summary": "all sites with status and last check",
@@ -150,10 +157,10 @@ def _reads() -> dict:
             _query("state", {"enum": [s.value for s in JobState]}), *_paging()],
             "responses": {"200": _reply("a page of jobs", _object(
                 {"jobs": {"type": "array", "items": _ref("Job")}, "page": {"type": "integer"}})),
-                **_errors(400)}}},
+                **_errors(400, 404)}}},
         "/tests/{test_id}/log": {"get": {"summary": "a test's log", "parameters": [test_id],
                                          "responses": {"200": _reply("log lines", listing(
-                                             "log", _ref("LogLine")))}}},
+                                             "log", _ref("LogLine"))), **_errors(404)}}},
         "/tests/{test_id}/export": {"get": {"summary": "a test, all its jobs and its log",
                                             "parameters": [test_id], "responses": {
                                                 "200": _reply("the export", _ref("Export")),
@@ -174,7 +181,7 @@ def _reads() -> dict:
 
 
 def _writes() -> dict:
-    test_id = _path_parameter("test_id", "integer")
+    test_id = _test_id()
     secured = [{"token": []}]
     return {
         "/tests": {"post": {

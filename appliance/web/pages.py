@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 
+from appliance import plotdata
 from appliance.health import views as health_views
 from appliance.models import Agent, Job, Site, Template, Test, TestLog, TestSite
 from appliance.states import TEST_FINAL, TEST_ON_SUBMIT_HOST, Severity, TestState
-from appliance.web import charts, evolution, intents, queries
+from appliance.web import charts, intents, queries
 from appliance.web.auth import current_user
 
 blueprint = Blueprint("pages", __name__)
@@ -63,16 +64,10 @@ def test_page(test_id: int):
     log = TestLog.select().where(TestLog.test == test_id).order_by(TestLog.id.desc()).limit(500)
     if severity in {s.value for s in Severity}:
         log = log.where(TestLog.severity == severity)
-    moments, over_time = evolution.states_over_time(test_id, test.start_at, test.end_at,
-                                                    time.time())
-    plots = {"states": charts.jobs_by_state(queries.state_counts(by_site)) if by_site else "",
-             "over_time": charts.states_over_time(moments, over_time) if moments else "",
-             "wall": charts.histogram(queries.wall_buckets(test_id), "Wall time (s)"),
-             "efficiency": charts.efficiency_over_time(
-                 queries.efficiency_over_time(test_id, test.start_at, test.end_at),
-                 "Efficiency over the test (cumulative)")}
-    for metric, means in evolution.metric_means(test_id).items():
-        plots[f"metric:{metric}"] = charts.metric_per_site(metric, means)
+    final = TestState(test.state) in TEST_FINAL
+    # Keyed by state too: a test that just ended gets its final plots at once.
+    cache = current_app.extensions["hc_plots"]
+    plots = cache.get((test_id, test.state), final, lambda: _plots(test, by_site, final))
     user = current_user()
     editable = intents.may_change(user, test) and TestState(test.state) not in TEST_FINAL
     return render_template("test.html", test=test, knobs=list(knobs), by_site=by_site,
@@ -80,6 +75,25 @@ def test_page(test_id: int):
                            total=queries.total(by_site), jobs=jobs,
                            reasons=queries.failure_reasons(test_id), log=list(log),
                            plots=plots, severities=list(Severity), args=request.args)
+
+
+def _plots(test: Test, by_site: dict[str, dict], final: bool) -> dict[str, str]:
+    """The test page's plots as SVG text, from the data stored with the test's
+    summary when it is current, else from aggregate queries made now."""
+    now = time.time()
+    data = plotdata.stored(test, now, final) or plotdata.compute(test, now)
+    over_time = data["over_time"]
+    plots = {"states": charts.jobs_by_state(queries.state_counts(by_site)) if by_site else "",
+             "over_time": charts.states_over_time(over_time["seconds"], over_time["counts"])
+             if over_time["seconds"] else "",
+             "wall": charts.histogram([tuple(b) for b in data["wall"]], "Wall time (s)"),
+             "efficiency": charts.efficiency_over_time(
+                 {name: [tuple(p) for p in points] for name, points in data["efficiency"].items()},
+                 "Efficiency over the test (cumulative)")}
+    for metric, means in data["metrics"].items():
+        plots[f"metric:{metric}"] = charts.metric_per_site(
+            metric, {site: tuple(value) for site, value in means.items()})
+    return plots
 
 
 def _jobs(test_id: int) -> list:

@@ -58,6 +58,7 @@ def test_admin_creates_approved_with_an_image(api):
     ({"template": "stress-ping", "load": {"max_running": 0, "speed": 3}},
      {"load.max_running", "load.speed"}),
     ({"template": "stress-ping", "load": {"resubmit": "yes"}}, {"load.resubmit"}),
+    ({"template": "stress-ping", "load": {"job_cap": 10**30}}, {"load.job_cap"}),
     ({"template": "stress-ping", "load": [1]}, {"load"}),
     ({"template": "stress-ping", "colour": "red"}, {"colour"}),
     ({"template": "stress-ping", "send_for_approval": "no"}, {"send_for_approval"}),
@@ -131,6 +132,9 @@ def test_admins_put_templates_and_sites(api):
     assert bad.status_code == 400 and bad.get_json()["fields"]
     assert api("PUT", "/templates/ci-run", "root", json=document | {"name": "other"}) \
         .status_code == 400
+    for huge in ({"duration": "99999d"}, {"load": {"max_running": 10**30}}):
+        reply = api("PUT", "/templates/ci-run", "root", json=document | huge)
+        assert reply.status_code == 400 and reply.get_json()["fields"], huge
     created = api("PUT", "/sites/ci-site", "root", json={"backend": "fake",
                                                           "settings": {"run_seconds": 1}})
     assert created.status_code == 201 and created.get_json()["backend"] == "fake"

@@ -68,3 +68,30 @@ def test_now_bounds_a_running_test(db):
     test = _test_with_jobs()
     seconds, _ = evolution.states_over_time(test.id, START, START + 160, START + 80)
     assert seconds[-1] == 80
+
+
+def test_the_summary_keeps_the_plot_data_and_the_page_uses_it(db, settings):
+    from playhouse.test_utils import count_queries
+
+    from appliance import plotdata, summary
+    from appliance.models import Test
+    from appliance.web import create_app
+
+    test = _test_with_jobs()
+    summary.refresh(test.id, START + 100)
+    first = Test.get_by_id(test.id)
+    assert first.plots_at == START + 100 and first.plot_data["metrics"]["events"]["alpha"][1] == 2
+    summary.refresh(test.id, START + 110)
+    assert Test.get_by_id(test.id).plots_at == START + 100, "not due again within the interval"
+    summary.refresh(test.id, START + 115, final=True)
+    ended = Test.get_by_id(test.id)
+    assert ended.plots_at == START + 115
+    assert plotdata.stored(ended, START + 10_000, final=True) == ended.plot_data
+    assert plotdata.stored(ended, START + 10_000, final=False) is None, "stale while running"
+    Test.update(state=TestState.COMPLETED.value).execute()
+    client = create_app(settings).test_client()
+    with count_queries() as counted:
+        page = client.get(f"/tests/{test.id}").get_data(as_text=True)
+    assert "Jobs by state over the test" in page and "events (mean per site)" in page
+    sql = " ".join(str(q.msg) for q in counted.get_queries())
+    assert "json_each" not in sql, "the stored plot data was used"
