@@ -83,12 +83,40 @@ def create_pending(test: Test, test_site: TestSite, site: Site, count: int, now:
     return specs
 
 
+def guarded_update(job_id: int, values: dict, sources: list[str]) -> int:
+    """UPDATE job SET values WHERE id = job_id AND state IN sources; the row count.
+
+    The same as Job.update(...).where(...).execute(), but the SQL text is built
+    once per shape (columns and sources) and reused: building it through the
+    query builder cost more than running it, for every job transition.
+    """
+    columns = tuple(values)
+    sql = _UPDATE_SQL.get((columns, len(sources)))
+    if sql is None:
+        sql = _update_sql(columns, len(sources))
+        _UPDATE_SQL[(columns, len(sources))] = sql
+    fields = Job._meta.fields
+    params = [fields[name].db_value(values[name]) for name in columns] + [job_id, *sources]
+    return database.execute_sql(sql, params).rowcount
+
+
+_UPDATE_SQL: dict[tuple, str] = {}
+
+
+def _update_sql(columns: tuple[str, ...], sources: int) -> str:
+    mark = database.param
+    assignments = ", ".join(f'"{Job._meta.fields[c].column_name}" = {mark}' for c in columns)
+    wanted = ", ".join([mark] * sources)
+    return f'UPDATE "job" SET {assignments} WHERE "id" = {mark} AND "state" IN ({wanted})'
+
+
 def record_submitted(submitted: list[tuple[int, str, str, float]], running: bool) -> set[int]:
     """Store backend ids of jobs just submitted: [(job id, backend id, folder, when)].
 
     Returns the ids whose row was no longer pending (decided by someone else).
     """
     state = JobState.RUNNING if running else JobState.SUBMITTED
+    pending = [JobState.PENDING.value]
     refused = set()
     with database.atomic():
         for job_id, backend_id, folder, when in submitted:
@@ -96,9 +124,7 @@ def record_submitted(submitted: list[tuple[int, str, str, float]], running: bool
                           work_dir=folder)
             if running:
                 values["started_at"] = when
-            changed = (Job.update(**values)
-                       .where(Job.id == job_id, Job.state == JobState.PENDING.value).execute())
-            if not changed:
+            if not guarded_update(job_id, values, pending):
                 refused.add(job_id)
     return refused
 
@@ -132,8 +158,7 @@ def _apply(job: ActiveJob, status: JobStatus, now: float, metrics_file: str) -> 
         if started is not None:
             values.update(started_at=started, wall_seconds=max(0.0, ended - started))
         values.update(_metrics(job, status, metrics_file))
-    sources = [s.value for s in job_sources(target)]
-    return Job.update(**values).where(Job.id == job.id, Job.state.in_(sources)).execute()
+    return guarded_update(job.id, values, [s.value for s in job_sources(target)])
 
 
 def _metrics(job: ActiveJob, status: JobStatus, metrics_file: str) -> dict:
@@ -157,6 +182,5 @@ def end_jobs(jobs: list[ActiveJob], state: JobState, reason: str, now: float) ->
             values = dict(state=state.value, reason=reason, ended_at=now)
             if started is not None:
                 values["wall_seconds"] = max(0.0, now - started)
-            changed += Job.update(**values).where(Job.id == job.id,
-                                                  Job.state.in_(sources)).execute()
+            changed += guarded_update(job.id, values, sources)
     return changed
