@@ -99,8 +99,11 @@ def refresh(test_id: int, now: float | None = None, final: bool = False) -> dict
         overall, site_walls = wall_percentiles_by_site(test_id)
         plots = {"plot_data": plotdata.compute(test, now), "plots_at": now}
     total = empty_counts()
+    # Read before the transaction: on SQLite a transaction that reads and then writes
+    # fails at once ("database is locked") when another process wrote in between.
+    test_sites = list(TestSite.select(TestSite.id, TestSite.site).where(TestSite.test == test_id))
     with database.atomic():
-        for test_site in TestSite.select().where(TestSite.test == test_id):
+        for test_site in test_sites:
             counts = add_efficiency(by_site.get(test_site.site_id, empty_counts()))
             for column in total:
                 total[column] += counts[column]
