@@ -13,6 +13,7 @@ from appliance.models import Site, Template, Test
 from appliance.moments import iso_seconds
 from appliance.states import Category, SiteStatus, TestState
 from appliance.web import intents
+from appliance.web.api import TEST
 from appliance.web.auth import current_user, login_required
 
 blueprint = Blueprint("actions", __name__)
@@ -92,7 +93,7 @@ def _form_load(form) -> dict:
     return load
 
 
-@blueprint.post("/tests/<int:test_id>/<action>")
+@blueprint.post(TEST + "/<action>")
 @login_required
 def act(test_id: int, action: str):
     if action not in ACTIONS:
@@ -114,7 +115,7 @@ def act(test_id: int, action: str):
     return redirect(url_for("pages.test_page", test_id=result.id), 303)
 
 
-@blueprint.post("/tests/<int:test_id>/load")
+@blueprint.post(TEST + "/load")
 @login_required
 def change_load(test_id: int):
     test = Test.get_or_none(Test.id == test_id)

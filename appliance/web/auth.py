@@ -29,6 +29,7 @@ from flask import (
 from appliance import accounts
 from appliance.models import User
 from appliance.specs import SpecError
+from appliance.web.api import MAX_ID
 
 blueprint = Blueprint("auth", __name__)
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -153,7 +154,7 @@ def make_token():
                            new_token=text)
 
 
-@blueprint.post("/account/tokens/<int:token_id>/revoke")
+@blueprint.post(f"/account/tokens/<int(max={MAX_ID}):token_id>/revoke")
 @login_required
 def revoke_token(token_id: int):
     if not accounts.revoke_token(current_user(), token_id):

@@ -10,6 +10,7 @@ from appliance.health import views as health_views
 from appliance.models import Agent, Job, Site, Template, Test, TestLog, TestSite
 from appliance.states import TEST_FINAL, TEST_ON_SUBMIT_HOST, Severity, TestState
 from appliance.web import charts, intents, queries
+from appliance.web.api import MAX_PAGE_NUMBER, TEST
 from appliance.web.auth import current_user
 
 blueprint = Blueprint("pages", __name__)
@@ -45,13 +46,13 @@ def test_list():
         with_site = (TestSite.select(TestSite.test).join(Site)
                      .where(Site.name == request.args["site"]))
         query = query.where(Test.id.in_(with_site))
-    page = max(1, request.args.get("page", 1, type=int))
+    page = min(MAX_PAGE_NUMBER, max(1, request.args.get("page", 1, type=int)))
     tests = list(query.paginate(page, PAGE_SIZE))
     return render_template("tests.html", tests=tests, page=page, states=list(TestState),
                            more=len(tests) == PAGE_SIZE, args=request.args)
 
 
-@blueprint.get("/tests/<int:test_id>")
+@blueprint.get(TEST)
 def test_page(test_id: int):
     test = Test.select(Test, Template).join(Template).where(Test.id == test_id).first()
     if test is None:
@@ -103,7 +104,7 @@ def _jobs(test_id: int) -> list:
         query = query.where(Site.name == request.args["site"])
     if request.args.get("job_state"):
         query = query.where(Job.state == request.args["job_state"])
-    page = max(1, request.args.get("jobs_page", 1, type=int))
+    page = min(MAX_PAGE_NUMBER, max(1, request.args.get("jobs_page", 1, type=int)))
     return list(query.paginate(page, PAGE_SIZE).objects())
 
 

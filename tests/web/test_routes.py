@@ -66,7 +66,7 @@ ROUTES = {
 def _rules(app) -> set[str]:
     seen = set()
     for rule in app.url_map.iter_rules():
-        path = re.sub(r"<int\([^)]*\):", "<int:", rule.rule)
+        path = re.sub(r"<int\([^)]*\):", "<int:", rule.rule)  # ids capped at 64 bits
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             seen.add(f"{path}#{method}" if (path, method) in _SECOND else path)
     return seen
@@ -107,3 +107,14 @@ def test_each_route_for_each_kind_of_visitor(app, token_for, who):
         assert reply.status_code == row[expected_column], (who, method, url, reply.status_code)
         if key.endswith("/cancel") or "<action>" in key:
             Test.update(state=TestState.UNAPPROVED.value).where(Test.id == test.id).execute()
+
+
+def test_numbers_beyond_64_bits_are_not_server_errors(as_user):
+    visitor = as_user("root")
+    huge = 10**20
+    for url in (f"/tests/{huge}", f"/tests/?page={huge}", f"/tests/?page=-{huge}",
+                f"/api/v1/tests/{huge}", f"/api/v1/tests?page={huge}"):
+        assert visitor.get(url).status_code in (200, 400, 404), url
+    for url in (f"/tests/{huge}/cancel", f"/tests/{huge}/load",
+                f"/account/tokens/{huge}/revoke"):
+        assert visitor.post(url).status_code == 404, url
