@@ -10,6 +10,8 @@ import os
 import secrets
 import time
 
+from appliance.run.local_instance import AGENT_SETTINGS
+
 DEFAULT_IMAGE = "hc-appliance:latest"
 LABEL = "org.hc-appliance.throwaway"
 
@@ -28,9 +30,12 @@ class ThrowawayInstance:
         self.image = image
         self.name = name or f"hc-throwaway-{secrets.token_hex(4)}"
         self.admin_password = secrets.token_urlsafe(12)
+        # A throwaway instance serves one short run: its agents react within a second
+        # (the production defaults of 5 s would eat most of a 10-second test).
         self.environment = {"HC_ROLE": "all", "HC_DEV": "1", "HC_ADMIN_USER": "admin",
                             "HC_ADMIN_PASSWORD": self.admin_password,
-                            "HC_SECRET_KEY": secrets.token_hex(16), **(environment or {})}
+                            "HC_SECRET_KEY": secrets.token_hex(16), **AGENT_SETTINGS,
+                            "HC_LOG_LEVEL": "info", **(environment or {})}
         self.healthy_within = healthy_within
         # Docker sites inside the instance start sibling containers through the socket.
         self.docker_socket = docker_socket

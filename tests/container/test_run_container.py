@@ -15,9 +15,13 @@ from tests.integration.test_run import RUN_FILE
 pytestmark = pytest.mark.container
 
 
+# A container instance needs a few seconds more than local processes to get going.
+CONTAINER_RUN_FILE = RUN_FILE | {"duration": "10s"}
+
+
 def hc_run(tmp_path, image: str, *argv: str) -> tuple[subprocess.CompletedProcess, float]:
     path = tmp_path / "run.json"
-    path.write_text(json.dumps(RUN_FILE))
+    path.write_text(json.dumps(CONTAINER_RUN_FILE))
     environ = {k: v for k, v in os.environ.items() if not k.startswith("HC_")}
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "appliance", "run", str(path), "--instance",
@@ -88,7 +92,7 @@ def test_instance_up_prints_a_token_that_hc_run_url_uses(app_image, tmp_path):
     assert values["HC_TOKEN"].startswith("hc_") and values["HC_URL"].startswith("http://")
     try:
         path = tmp_path / "run.json"
-        path.write_text(json.dumps(RUN_FILE))
+        path.write_text(json.dumps(CONTAINER_RUN_FILE))
         run = subprocess.run([sys.executable, "-m", "appliance", "run", str(path), "--url",
                               values["HC_URL"], "--wait", "--threshold",
                               "site:ci-a:efficiency>=0.99"], capture_output=True, text=True,
