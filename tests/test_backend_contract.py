@@ -86,3 +86,18 @@ def test_a_new_instance_learns_the_outcome_of_an_earlier_job(case, tmp_path):
 def test_unknown_settings_are_refused(case):
     with pytest.raises(SettingsError, match="no_such_setting"):
         make_backend(case.name, {"no_such_setting": 1})
+
+
+def test_the_agents_environment_does_not_reach_the_payload(case, tmp_path, monkeypatch):
+    """A submit agent holds secrets (the database URL); a payload must not see them."""
+    if case.name == "fake":
+        pytest.skip("the fake backend runs no payload")
+    monkeypatch.setenv("HC_DATABASE_URL", "postgresql://hc:secret-password@db/hc")
+    backend = case.backend("ok")
+    spec = make_spec(tmp_path, "env > seen-environment", image=case.image)
+    backend_id = backend.submit(spec)
+    assert wait_final(backend, {backend_id: spec.work_dir})[backend_id].state is \
+        JobState.COMPLETED
+    with open(f"{spec.work_dir}/seen-environment") as handle:
+        seen = handle.read()
+    assert "secret-password" not in seen and "GREETING=hello" in seen

@@ -30,7 +30,7 @@ ID_FILE = "slurm-id"  # written right after sbatch: how a restarted agent finds 
 DEFAULTS = {"partition": None, "account": None, "time_limit": None, "extra_options": [],
             "poll_interval": 2.0}
 
-SUBMIT = ["sbatch", "--parsable", "--export=NONE", "--job-name=hc-job-{job_id}",
+SUBMIT = ["sbatch", "--parsable", "--job-name=hc-job-{job_id}",
           "--chdir={folder}", "--output={folder}/stdout", "--error={folder}/stderr"]
 QUEUE = ["squeue", "-h", "-o", "%i|%T|%S|%r", "-j", "{ids}"]
 COMPLETION = ["scontrol", "show", "job", "-o"]
@@ -51,9 +51,17 @@ FAILED_STATES = ("FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
 Run = Callable[[list[str]], tuple[int, str, str]]
 
 
+# What Slurm's commands get of the agent's environment; a job inherits it (the
+# default --export=ALL), so nothing of the agent (database URL, secrets) reaches
+# payloads. Chosen over --export=NONE, which halved the rate jobs ran at here.
+COMMAND_ENVIRONMENT = ("PATH", "SLURM_CONF", "HOME", "USER", "LANG", "LC_ALL", "TZ")
+
+
 def run_command(argv: list[str]) -> tuple[int, str, str]:
+    environment = {k: os.environ[k] for k in COMMAND_ENVIRONMENT if k in os.environ}
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                              env=environment)
     except (OSError, subprocess.TimeoutExpired) as error:
         return 127, "", str(error)
     return done.returncode, done.stdout, done.stderr

@@ -62,7 +62,7 @@ def test_commands_built_from_site_settings(tmp_path):
     assert backend.submit(spec) == "42"
     sbatch = calls[0]
     assert "--partition=debug" in sbatch and "--account=atlas" in sbatch
-    assert "--time=00:10:00" in sbatch and "--mem=100M" in sbatch and "--export=NONE" in sbatch
+    assert "--time=00:10:00" in sbatch and "--mem=100M" in sbatch
     assert sbatch[-1] == os.path.join(spec.work_dir, "job.sh")
     with open(sbatch[-1]) as handle:
         script = handle.read()
