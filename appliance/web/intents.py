@@ -6,6 +6,7 @@ message next to its field; nothing is written unless all of them pass.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -121,6 +122,8 @@ def _moment(value, now: float) -> float:
     if isinstance(value, bool):
         raise SpecError("must be a time: now, +10m, an ISO time or UNIX seconds")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise SpecError("must be a finite time")
         return float(value)
     if not isinstance(value, str):
         raise SpecError("must be a time: now, +10m, an ISO time or UNIX seconds")
@@ -131,6 +134,8 @@ def _duration(value) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError("must be a duration such as 30m or seconds")
     seconds = float(value) if not isinstance(value, str) else parse_duration(value)
+    if not math.isfinite(seconds):
+        raise ValueError("must be a finite duration")
     if seconds <= 0:
         raise ValueError("must be more than zero")
     return seconds

@@ -72,6 +72,14 @@ def test_bad_bodies_name_their_fields_and_change_nothing(api, body, fields):
     assert Test.select().count() == 0 and TestLog.select().count() == 0
 
 
+def test_infinite_times_are_refused(api):
+    for body in ('{"template": "stress-ping", "start": Infinity}',
+                 '{"template": "stress-ping", "duration": NaN}'):
+        reply = api("POST", "/tests", "alice", data=body, content_type="application/json")
+        assert reply.status_code == 400, body
+    assert Test.select().count() == 0
+
+
 def test_not_json_and_not_an_object(api):
     assert api("POST", "/tests", "alice", data="template=x").status_code == 415
     assert api("POST", "/tests", "alice", data="[1,", content_type="application/json") \
