@@ -87,10 +87,18 @@ def _form_load(form) -> dict:
         if knob == "job_cap" and text == "":
             load[knob] = None
         elif text:
-            load[knob] = int(text) if text.lstrip("-").isdigit() else text
+            load[knob] = _whole_or_text(text)
     if "resubmit_shown" in form:
         load["resubmit"] = form.get("resubmit") == "on"
     return load
+
+
+def _whole_or_text(text: str):
+    """A form's number as an int, or the text itself for intents to refuse with a message."""
+    try:
+        return int(text)
+    except ValueError:  # not a number, or too many digits for Python to convert
+        return text
 
 
 @blueprint.post(TEST + "/<action>")

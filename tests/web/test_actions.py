@@ -53,6 +53,9 @@ def test_bad_form_input_says_which_fields_and_creates_nothing(as_user):
     assert reply.status_code == 400 and 'data-field="end"' in reply.get_data(as_text=True)
     reply = _create(visitor, job_cap="-3", min_queue_depth="1.5")
     assert reply.status_code == 400
+    reply = _create(visitor, max_running="9" * 5000, min_queue_depth="1_000")
+    assert reply.status_code == 400 and 'data-field="load.max_running"' in \
+        reply.get_data(as_text=True)
     assert Test.select().count() == 0 and TestLog.select().count() == 0
 
 
