@@ -31,9 +31,13 @@ class LoginRefused(Exception):
     """Too many failed attempts: the message says when to try again."""
 
 
-def add_user(name: str, password: str, role: str = Role.USER.value) -> User:
+def check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise SpecError(f"user.password: must have at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def add_user(name: str, password: str, role: str = Role.USER.value) -> User:
+    check_password(password)
     if role not in {r.value for r in Role}:
         raise SpecError(f"user.role: {role!r} is not one of: user, admin")
     with database.atomic():
@@ -91,11 +95,12 @@ def user_for_token(text: str, now: float | None = None) -> User | None:
     return token.user
 
 
-def revoke_token(user: User, token_id: int) -> bool:
-    """Revoke one of `user`'s tokens (admins may revoke anyone's); False if none matched."""
+def revoke_token(token_id: int, user: User | None = None) -> bool:
+    """Revoke a valid token; False if none matched. Given a `user` who is not an
+    admin, only one of that user's own (no user: an operator on the command line)."""
     query = ApiToken.update(revoked_at=time.time()).where(ApiToken.id == token_id,
                                                           ApiToken.revoked_at.is_null())
-    if user.role != Role.ADMIN.value:
+    if user is not None and not is_admin(user):
         query = query.where(ApiToken.user == user.id)
     return query.execute() == 1
 

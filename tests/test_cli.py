@@ -112,3 +112,18 @@ def test_bad_setting_exits_2(hc, monkeypatch):
     monkeypatch.setenv("HC_SUBMIT_BATCH", "lots")
     code, _, err = hc("site", "list")
     assert code == 2 and "HC_SUBMIT_BATCH: 'lots' is not a whole number" in err
+
+
+def test_users_and_tokens(hc, tmp_path):
+    code, _, err = hc("user", "add", "ann", "--password-stdin", stdin="short\n")
+    assert code == 2 and "at least 8 characters" in err
+    assert not (tmp_path / "data").exists(), "refused before the database was touched"
+    assert hc("user", "add", "ann", "--password-stdin", stdin="long enough\n")[0] == 0
+    code, token, _ = hc("token", "add", "ann", "--name", "ci")
+    assert code == 0 and token.strip().startswith("hc_")
+    code, listing, _ = hc("token", "list", "--user", "ann")
+    assert code == 0 and "ci" in listing and token.strip() not in listing
+    assert hc("token", "revoke", "1")[0] == 0
+    code, _, err = hc("token", "revoke", "1")
+    assert code == 2 and "no valid token 1" in err
+    assert hc("token", "add", "nobody")[0] == 2

@@ -91,10 +91,11 @@ def guarded_update(job_id: int, values: dict, sources: list[str]) -> int:
     query builder cost more than running it, for every job transition.
     """
     columns = tuple(values)
-    sql = _UPDATE_SQL.get((columns, len(sources)))
+    # The placeholder is in the key: one process may talk to SQLite, then PostgreSQL.
+    shape = (database.param, columns, len(sources))
+    sql = _UPDATE_SQL.get(shape)
     if sql is None:
-        sql = _update_sql(columns, len(sources))
-        _UPDATE_SQL[(columns, len(sources))] = sql
+        sql = _UPDATE_SQL[shape] = _update_sql(columns, len(sources))
     fields = Job._meta.fields
     params = [fields[name].db_value(values[name]) for name in columns] + [job_id, *sources]
     return database.execute_sql(sql, params).rowcount

@@ -4,7 +4,6 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-import time
 
 from appliance import accounts
 from appliance.cli.output import table, when
@@ -172,9 +171,7 @@ def user_add(args, settings) -> int:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = getpass.getpass(f"password for {args.name}: ")
-    if len(password) < accounts.MIN_PASSWORD_LENGTH:
-        raise SpecError(f"user.password: must have at least {accounts.MIN_PASSWORD_LENGTH} "
-                        "characters")
+    accounts.check_password(password)  # before connecting: bad input changes nothing
     connect(settings)
     accounts.add_user(args.name, password, args.role)
     print(f"user {args.name} added ({args.role})")
@@ -205,9 +202,7 @@ def token_list(args, settings) -> int:
 
 def token_revoke(args, settings) -> int:
     connect(settings)
-    revoked = (ApiToken.update(revoked_at=time.time())
-               .where(ApiToken.id == args.id, ApiToken.revoked_at.is_null()).execute())
-    if not revoked:
+    if not accounts.revoke_token(args.id):
         raise SpecError(f"no valid token {args.id}")
     print(f"token {args.id} revoked")
     return 0

@@ -101,21 +101,30 @@ def _whole_or_text(text: str):
         return text
 
 
+def _test_or_404(test_id: int) -> Test:
+    test = Test.get_or_none(Test.id == test_id)
+    if test is None:
+        abort(404)
+    return test
+
+
+def _refused(title: str, why, status: int):
+    """A page saying why nothing was changed, with its HTTP status."""
+    return render_template("message.html", title=title, message=str(why)), status
+
+
 @blueprint.post(TEST + "/<action>")
 @login_required
 def act(test_id: int, action: str):
     if action not in ACTIONS:
         abort(404)
-    test = Test.get_or_none(Test.id == test_id)
-    if test is None:
-        abort(404)
+    test = _test_or_404(test_id)
     try:
         result = intents.act(current_user(), test, action)
     except intents.Forbidden as refusal:
-        return render_template("message.html", title="Not allowed", message=str(refusal)), 403
+        return _refused("Not allowed", refusal, 403)
     except TransitionRefused as refusal:
-        return render_template("message.html", title="Not possible now",
-                               message=str(refusal)), 409
+        return _refused("Not possible now", refusal, 409)
     if action == "clone":
         flash(f"test {result.id} cloned from test {test.id} (a draft: send it for approval)")
     else:
@@ -126,24 +135,19 @@ def act(test_id: int, action: str):
 @blueprint.post(TEST + "/load")
 @login_required
 def change_load(test_id: int):
-    test = Test.get_or_none(Test.id == test_id)
-    if test is None:
-        abort(404)
+    test = _test_or_404(test_id)
     form = request.form
     try:
         changes = intents.change_load(current_user(), test, form.get("site", ""),
                                       _form_load(form))
     except intents.Forbidden as refusal:
-        return render_template("message.html", title="Not allowed", message=str(refusal)), 403
+        return _refused("Not allowed", refusal, 403)
     except intents.FieldErrors as problem:
-        return render_template("message.html", title="Load not changed",
-                               message=str(problem)), 400
+        return _refused("Load not changed", problem, 400)
     except TransitionRefused as refusal:
-        return render_template("message.html", title="Load not changed",
-                               message=str(refusal)), 409
+        return _refused("Load not changed", refusal, 409)
     except ValueError as problem:  # the site is not part of the test
-        return render_template("message.html", title="Load not changed",
-                               message=f"site: {problem}"), 400
+        return _refused("Load not changed", f"site: {problem}", 400)
     flash("; ".join(changes) or "nothing changed")
     return redirect(url_for("pages.test_page", test_id=test_id) + "#sites", 303)
 

@@ -37,6 +37,13 @@ def _spec_error(error: SpecError):
     return jsonify(error=str(error), fields={field: message or str(error)}), 400
 
 
+def _test_or_404(test_id: int) -> Test:
+    test = Test.get_or_none(Test.id == test_id)
+    if test is None:
+        abort(404, description=f"no test {test_id}")
+    return test
+
+
 def _require_admin() -> None:
     if not accounts.is_admin(current_user()):
         abort(403, description="only an admin can do this")
@@ -57,9 +64,7 @@ def create_test():
 @blueprint.post(TEST + "/<any('send-for-approval', approve, cancel, clone):action>")
 @login_required
 def act(test_id: int, action: str):
-    test = Test.get_or_none(Test.id == test_id)
-    if test is None:
-        abort(404, description=f"no test {test_id}")
+    test = _test_or_404(test_id)
     try:
         result = intents.act(current_user(), test, action)
     except intents.Forbidden as refusal:
@@ -72,9 +77,7 @@ def act(test_id: int, action: str):
 @blueprint.patch(TEST + "/sites/<site>")
 @login_required
 def change_load(test_id: int, site: str):
-    test = Test.get_or_none(Test.id == test_id)
-    if test is None:
-        abort(404, description=f"no test {test_id}")
+    test = _test_or_404(test_id)
     try:
         changes = intents.change_load(current_user(), test, site, _body())
     except intents.Forbidden as refusal:

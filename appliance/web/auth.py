@@ -157,7 +157,7 @@ def make_token():
 @blueprint.post(f"/account/tokens/<int(max={MAX_ID}):token_id>/revoke")
 @login_required
 def revoke_token(token_id: int):
-    if not accounts.revoke_token(current_user(), token_id):
+    if not accounts.revoke_token(token_id, current_user()):
         abort(404)
     flash("token revoked")
     return redirect(url_for("auth.account"))

@@ -70,7 +70,7 @@ def test_page(test_id: int):
     cache = current_app.extensions["hc_plots"]
     plots = cache.get((test_id, test.state), final, lambda: _plots(test, by_site, final))
     user = current_user()
-    editable = intents.may_change(user, test) and TestState(test.state) not in TEST_FINAL
+    editable = intents.may_change(user, test) and not final
     return render_template("test.html", test=test, knobs=list(knobs), by_site=by_site,
                            actions=intents.allowed_actions(user, test), editable=editable,
                            total=queries.total(by_site), jobs=jobs,
