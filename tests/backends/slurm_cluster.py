@@ -10,9 +10,9 @@ import tempfile
 import time
 
 from tests.backend_cases import Case
-from tests.conftest import require
+from tests.conftest import free_port, require
 
-CONF = """ClusterName=hcci
+CONF = """ClusterName=hcci{ctld_port}
 SlurmctldHost=localhost
 SlurmUser=root
 AuthType=auth/munge
@@ -51,7 +51,7 @@ class SlurmCluster:
         for folder in ("state", "spool"):
             os.makedirs(os.path.join(self.root, folder))
         with open(self.conf, "w") as handle:
-            handle.write(CONF.format(root=self.root, ctld_port=16817, d_port=16818,
+            handle.write(CONF.format(root=self.root, ctld_port=free_port(), d_port=free_port(),
                                      cpus=os.cpu_count() or 2))
         os.environ["SLURM_CONF"] = self.conf
         self._munge()
