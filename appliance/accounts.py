@@ -6,6 +6,7 @@ lookup). A token's text is shown once, when it is made.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -14,26 +15,46 @@ import time
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from appliance.db import database
+from appliance.documents import SpecError
 from appliance.models import ApiToken, LoginAttempt, User
-from appliance.specs import SpecError
 from appliance.states import Role
 
 TOKEN_PREFIX = "hc_"
 MIN_PASSWORD_LENGTH = 8
+WELL_KNOWN_PASSWORDS = frozenset({"admin", "password", "changeme", "hammercloud", "12345678",
+                                  "password1", "adminadmin", "letmein"})
+# The development account's password (scripts/dev, docker compose up): accepted
+# only when HC_DEV=1, the one exception to the rule below.
+DEVELOPMENT_PASSWORD = "admin"
 LOGIN_WINDOW = 300.0       # s: failed attempts counted over this long
 LOGIN_MAX_FAILURES = 5     # failures per account, or per address, within the window
-# Checked against when the account does not exist, so that a wrong name costs
-# as long as a wrong password (no probing of account names by timing).
-_UNKNOWN_USER_HASH = generate_password_hash(secrets.token_hex(16))
 
 
 class LoginRefused(Exception):
     """Too many failed attempts: the message says when to try again."""
 
 
-def check_password(password: str) -> None:
+def check_password(password: str, development: bool = False) -> None:
+    """The one password rule (web, CLI, HC_ADMIN_PASSWORD); SpecError says what is wrong.
+    `development`: HC_DEV=1, where the development account's known password is allowed."""
+    if development and password == DEVELOPMENT_PASSWORD:
+        return
     if len(password) < MIN_PASSWORD_LENGTH:
         raise SpecError(f"user.password: must have at least {MIN_PASSWORD_LENGTH} characters")
+    if password.lower() in WELL_KNOWN_PASSWORDS:
+        raise SpecError("user.password: is a well-known password; choose another")
+
+
+@functools.cache
+def _unknown_user_hash() -> str:
+    """Checked against when the account does not exist, so that a wrong name costs as
+    long as a wrong password (no probing of names by timing). Made on first use: every
+    `hc` process (a health check every 3 s) would otherwise pay for a hash at import."""
+    return generate_password_hash(secrets.token_hex(16))
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password)
 
 
 def add_user(name: str, password: str, role: str = Role.USER.value) -> User:
@@ -43,7 +64,7 @@ def add_user(name: str, password: str, role: str = Role.USER.value) -> User:
     with database.atomic():
         if User.get_or_none(User.name == name):
             raise SpecError(f"user {name!r} exists")
-        return User.create(name=name, role=role, password_hash=generate_password_hash(password))
+        return User.create(name=name, role=role, password_hash=hash_password(password))
 
 
 def authenticate(name: str, password: str, address: str, now: float | None = None) -> User | None:
@@ -53,7 +74,7 @@ def authenticate(name: str, password: str, address: str, now: float | None = Non
     now = time.time() if now is None else now
     _refuse_if_throttled(name, address, now)
     user = User.get_or_none(User.name == name)
-    valid = check_password_hash(user.password_hash if user else _UNKNOWN_USER_HASH, password)
+    valid = check_password_hash(user.password_hash if user else _unknown_user_hash(), password)
     LoginAttempt.create(name=name[:64], address=address[:64], at=now,
                         succeeded=bool(user and valid))
     return user if user and valid else None

@@ -12,11 +12,13 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
+from appliance.errors import BadInput
+
 ROLES = ("all", "web", "server", "submit")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInput):
     """A setting has a value the appliance cannot use."""
 
 
@@ -28,14 +30,14 @@ def parse_duration(text: str) -> float:
     """'5' -> 5.0, '250ms' -> 0.25, '2m' -> 120.0, '1h' -> 3600.0."""
     match = _DURATION.match(str(text))
     if not match:
-        raise ValueError(f"{text!r} is not a duration: give seconds like 5, or 250ms, 5s, 2m, 1h")
+        raise BadInput(f"{text!r} is not a duration: give seconds like 5, or 250ms, 5s, 2m, 1h")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 def _positive_duration(text: str) -> float:
     seconds = parse_duration(text)
     if seconds <= 0:
-        raise ValueError(f"{text!r} must be more than zero")
+        raise BadInput(f"{text!r} must be more than zero")
     return seconds
 
 
@@ -43,16 +45,16 @@ def _positive_int(text: str) -> int:
     try:
         number = int(text)
     except ValueError:
-        raise ValueError(f"{text!r} is not a whole number") from None
+        raise BadInput(f"{text!r} is not a whole number") from None
     if number < 1:
-        raise ValueError(f"{text!r} must be 1 or more")
+        raise BadInput(f"{text!r} must be 1 or more")
     return number
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in allowed:
-            raise ValueError(f"{text!r} is not one of: {', '.join(allowed)}")
+            raise BadInput(f"{text!r} is not one of: {', '.join(allowed)}")
         return text
     return parse
 
@@ -67,7 +69,7 @@ def _flag(text: str) -> bool:
         return True
     if lowered in ("0", "false", "no", "off", ""):
         return False
-    raise ValueError(f"{text!r} is not a yes/no value: use 1 or 0")
+    raise BadInput(f"{text!r} is not a yes/no value: use 1 or 0")
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,7 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
             continue
         try:
             values[setting.field] = setting.parse(raw)
-        except ValueError as error:
+        except BadInput as error:
             raise ConfigError(f"{setting.env_name}: {error} ({setting.help})") from None
     return Config(**_derive(values))
 

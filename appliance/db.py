@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlparse
 import peewee
 from playhouse.migrations import Runner
 
+from appliance.errors import BadInput
+
 log = logging.getLogger(__name__)
 
 database = peewee.DatabaseProxy()
@@ -43,7 +45,7 @@ def make_database(url: str) -> peewee.Database:
             unquote(parsed.path.lstrip("/")), user=unquote(parsed.username or "") or None,
             password=unquote(parsed.password or "") or None, host=parsed.hostname,
             port=parsed.port or 5432)
-    raise ValueError(f"unsupported database URL scheme {parsed.scheme!r}")
+    raise BadInput(f"unsupported database URL scheme {parsed.scheme!r}")
 
 
 def open_database(url: str, wait: float = 0.0) -> peewee.Database:

@@ -3,8 +3,8 @@ producing tests at once, a stress template ready to launch. Loading twice
 changes nothing."""
 from __future__ import annotations
 
+from appliance.documents import check_site, save_template
 from appliance.models import Site, Template
-from appliance.specs import check_site, save_template
 
 SITES = [
     ("demo-local-1", "local", {}, "demo"),

@@ -10,11 +10,11 @@ import time
 from collections.abc import Iterable
 
 from appliance.db import database
+from appliance.errors import BadInput
+from appliance.knobs import LOAD_KNOBS, check_knob
 from appliance.models import Site, Template, Test, TestLog, TestSite
 from appliance.states import TEST_FINAL, Category, Severity, SiteStatus, TestState, test_sources
 
-LOAD_KNOBS = ("max_running", "min_queue_depth", "resubmit", "job_cap")
-MAX_KNOB = 1_000_000  # jobs: more is a typing error (and would not fit the database's integers)
 log = logging.getLogger(__name__)
 
 
@@ -64,10 +64,10 @@ def create_test(template: Template, start_at: float, end_at: float, owner: str,
     stress test on an excluded site); each is also in the test log.
     """
     if end_at <= start_at:
-        raise ValueError("the end time must be after the start time")
+        raise BadInput("the end time must be after the start time")
     sites = list(sites) if sites is not None else [ts.site for ts in template.template_sites]
     if not sites:
-        raise ValueError(f"template {template.name} names no sites and none were given")
+        raise BadInput(f"template {template.name} names no sites and none were given")
     knobs = {k: getattr(template, k) for k in LOAD_KNOBS} | (load or {})
     job = template.job_template
     with database.atomic():
@@ -106,7 +106,7 @@ def clone_test(source: Test, owner: str, start_at: float | None = None,
     start_at = time.time() if start_at is None else start_at
     end_at = start_at + (source.end_at - source.start_at) if end_at is None else end_at
     if end_at <= start_at:
-        raise ValueError("the end time must be after the start time")
+        raise BadInput("the end time must be after the start time")
     copied = ("template", "category", "golden", "description", "command", "image",
               "environment", "timeout", "metrics_file")
     with database.atomic():
@@ -135,10 +135,6 @@ def cancel(test_id: int, actor: str, reason: str = "") -> None:
 
 def set_load(test_id: int, site_name: str, actor: str, **knobs) -> list[str]:
     """Change a site's load knobs in a test that has not ended; one log line per change."""
-    unknown = set(knobs) - set(LOAD_KNOBS)
-    if unknown:
-        raise ValueError(f"unknown load setting {sorted(unknown)[0]!r}; known: "
-                         + ", ".join(LOAD_KNOBS))
     for name, value in knobs.items():
         check_knob(name, value)
     with database.atomic():
@@ -149,29 +145,12 @@ def set_load(test_id: int, site_name: str, actor: str, **knobs) -> list[str]:
         row = (TestSite.select().join(Site)
                .where(TestSite.test == test_id, Site.name == site_name).first())
         if row is None:
-            raise ValueError(f"site {site_name!r} is not part of test {test_id}")
+            raise BadInput(f"site {site_name!r} is not part of test {test_id}")
         changes = [f"{site_name}: {k} -> {v}" for k, v in knobs.items() if getattr(row, k) != v]
         TestSite.update(**knobs).where(TestSite.id == row.id).execute()
         for change in changes:
             add_log(test_id, change, Severity.QUEUECONTROL, actor)
     return changes
-
-
-def check_knob(name: str, value) -> None:
-    """Raise ValueError unless `value` suits the load knob `name`."""
-    if name == "resubmit":
-        if not isinstance(value, bool):
-            raise ValueError("resubmit must be true or false")
-        return
-    if name == "job_cap" and value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"{name} must be a whole number")
-    lowest = 1 if name in ("max_running", "job_cap") else 0
-    if value < lowest:
-        raise ValueError(f"{name} must be at least {lowest}")
-    if value > MAX_KNOB:
-        raise ValueError(f"{name} must be at most {MAX_KNOB}")
 
 
 def is_functional(test: Test) -> bool:

@@ -134,7 +134,7 @@ class Test(SummaryMixin):
     owner = pw.CharField(max_length=64, default="system")
     cloned_from = pw.ForeignKeyField("self", null=True, backref="clones")
     created_at = pw.DoubleField(default=time.time)
-    plot_data = JSONField(null=True)  # appliance/plotdata.py: kept with the summary
+    plot_data = JSONField(null=True)  # appliance/reports/plotdata.py: kept with the summary
     plots_at = pw.DoubleField(null=True)
 
     __test__ = False

@@ -4,7 +4,8 @@ from __future__ import annotations
 import datetime as dt
 
 from appliance.config import parse_duration
-from appliance.specs import SpecError
+from appliance.documents import SpecError
+from appliance.errors import BadInput
 
 
 def parse_when(text: str, now: float) -> float:
@@ -15,7 +16,7 @@ def parse_when(text: str, now: float) -> float:
     if text.startswith("+"):
         try:
             return now + parse_duration(text[1:])
-        except ValueError as error:
+        except BadInput as error:
             raise SpecError(str(error)) from None
     try:
         moment = dt.datetime.fromisoformat(text)

@@ -12,11 +12,10 @@ import subprocess
 import sys
 import urllib.request
 
-from werkzeug.security import generate_password_hash
-
-from appliance import demo
+from appliance import accounts, demo
 from appliance.config import Config
 from appliance.db import open_database, redact, upgrade
+from appliance.errors import BadInput
 from appliance.models import User
 from appliance.states import Role
 
@@ -34,25 +33,29 @@ def check_secrets(settings: Config, environ=os.environ) -> None:
     if settings.role in ("all", "web") and len(settings.secret_key) < MIN_SECRET_LENGTH:
         problems.append(f"HC_SECRET_KEY must be set (at least {MIN_SECRET_LENGTH} characters, "
                         "e.g. `openssl rand -hex 32`)")
-    if environ.get("HC_ADMIN_USER") and len(environ.get("HC_ADMIN_PASSWORD", "")) < 8:
-        problems.append("HC_ADMIN_PASSWORD must be set (at least 8 characters) when "
-                        "HC_ADMIN_USER is")
-    if environ.get("HC_ADMIN_PASSWORD") in ("admin", "password", "changeme"):
-        problems.append("HC_ADMIN_PASSWORD is a well-known default")
+    if environ.get("HC_ADMIN_USER"):
+        try:
+            accounts.check_password(environ.get("HC_ADMIN_PASSWORD", ""))
+        except BadInput as problem:
+            problems.append(f"HC_ADMIN_PASSWORD (set with HC_ADMIN_USER) {problem}"
+                            .replace("user.password: ", ""))
     if problems:
         raise StartupError("production start refused (HC_DEV=0): " + "; ".join(problems))
 
 
-def ensure_admin(environ=os.environ) -> str | None:
+def ensure_admin(environ=os.environ, development: bool = True) -> str | None:
     name = environ.get("HC_ADMIN_USER")
     if not name:
         return None
     password = environ.get("HC_ADMIN_PASSWORD") or ""
-    if len(password) < 5:
-        raise StartupError("HC_ADMIN_PASSWORD must be set when HC_ADMIN_USER is")
+    try:
+        accounts.check_password(password, development=development)
+    except BadInput as problem:
+        raise StartupError(f"HC_ADMIN_PASSWORD (set with HC_ADMIN_USER): {problem}"
+                           .replace("user.password: ", "")) from None
     if User.get_or_none(User.name == name) is None:
         User.create(name=name, role=Role.ADMIN.value,
-                    password_hash=generate_password_hash(password))
+                    password_hash=accounts.hash_password(password))
         return f"admin account {name} created"
     return f"admin account {name} exists"
 
@@ -65,7 +68,7 @@ def bootstrap(args, settings: Config) -> int:
     open_database(settings.database_url, wait=settings.db_wait)
     applied = upgrade()
     print(f"hc bootstrap: migrations applied: {', '.join(applied) or 'none needed'}", flush=True)
-    message = ensure_admin()
+    message = ensure_admin(development=settings.dev)
     if message:
         print(f"hc bootstrap: {message}", flush=True)
     if os.environ.get("HC_DEMO") == "1":

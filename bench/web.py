@@ -29,8 +29,8 @@ from playhouse.test_utils import count_queries  # noqa: E402
 
 from appliance import config  # noqa: E402
 from appliance.db import database, open_database, upgrade  # noqa: E402
+from appliance.documents import check_site, save_template  # noqa: E402
 from appliance.models import Job, Site, Template, Test, TestLog, TestSite  # noqa: E402
-from appliance.specs import check_site, save_template  # noqa: E402
 from appliance.states import Category, JobState, TestState  # noqa: E402
 
 DAY = 86400.0
@@ -335,7 +335,7 @@ def time_page(client, path: str, repeat: int) -> tuple[float, list[float], int]:
 def refresh_summary() -> None:
     """What the server agent does for a running test every summary interval, plot data
     included (at most every plotdata.PLOT_INTERVAL): its cost, printed."""
-    from appliance import summary
+    from appliance.reports import summary
 
     database.connect(reuse_if_open=True)
     test = stress_test()

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import itertools
 
+from appliance.documents import check_site, save_template
 from appliance.models import Site
-from appliance.specs import check_site, save_template
 
 _names = itertools.count(1)
 

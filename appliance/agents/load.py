@@ -7,9 +7,7 @@ wave is sent. `job_cap` bounds the jobs a site gets over the whole test.
 """
 from __future__ import annotations
 
-
-def target_in_flight(max_running: int, min_queue_depth: int) -> int:
-    return max_running + min_queue_depth
+from appliance.knobs import target_in_flight
 
 
 def jobs_to_submit(max_running: int, min_queue_depth: int, resubmit: bool,

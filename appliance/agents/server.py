@@ -14,14 +14,16 @@ import logging
 import peewee as pw
 import schedule
 
-from appliance import summary
 from appliance.agents.runner import Heartbeat
 from appliance.config import Config
 from appliance.db import database
 from appliance.health import live as health
 from appliance.health import webhooks
+from appliance.knobs import target_in_flight_sql
 from appliance.lifecycle import TransitionRefused, add_log, create_test, move_test
+from appliance.liveness import alive
 from appliance.models import Agent, Job, Template, Test, TestSite
+from appliance.reports import summary
 from appliance.states import (
     JOB_ACTIVE,
     TEST_FINAL,
@@ -110,18 +112,18 @@ class ServerAgent:
     def live_submit_hosts(self, now: float) -> dict[str, int]:
         """{host: load} of submit agents whose heartbeat is recent."""
         rows = Agent.select(Agent.host, Agent.load).where(
-            Agent.role == "submit", Agent.heartbeat_at >= now - self.config.agent_dead_after)
+            Agent.role == "submit", alive(now, self.config.agent_dead_after))
         return dict(rows.tuples())
 
     def _expected_load(self) -> dict[str, int]:
         """Jobs that tests assigned but not yet started will bring, per host."""
-        in_flight = pw.fn.SUM(TestSite.max_running + TestSite.min_queue_depth)
+        in_flight = pw.fn.SUM(target_in_flight_sql(TestSite))
         rows = (TestSite.select(Test.submit_host, in_flight).join(Test)
                 .where(Test.state == TestState.SCHEDULED.value).group_by(Test.submit_host))
         return dict(rows.tuples())
 
     def _test_weight(self, test_id: int) -> int:
-        return (TestSite.select(pw.fn.SUM(TestSite.max_running + TestSite.min_queue_depth))
+        return (TestSite.select(pw.fn.SUM(target_in_flight_sql(TestSite)))
                 .where(TestSite.test == test_id).scalar() or 0)
 
     def assign_tests(self, now: float) -> int:

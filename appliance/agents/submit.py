@@ -17,7 +17,7 @@ import time
 
 import peewee
 
-from appliance import sitecheck, summary, workarea
+from appliance import sitecheck, workarea
 from appliance.agents import jobbook, load
 from appliance.agents.jobbook import ActiveJob
 from appliance.agents.runner import Heartbeat
@@ -25,6 +25,7 @@ from appliance.backends import Backend, BackendError, SettingsError, make_backen
 from appliance.config import Config
 from appliance.lifecycle import TransitionRefused, add_log, move_test
 from appliance.models import Job, Site, Test, TestSite
+from appliance.reports import summary
 from appliance.states import (
     JOB_ACTIVE,
     TEST_FINAL,

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from appliance.errors import BadInput
 from appliance.states import JobState
 
 
@@ -18,7 +19,7 @@ class BackendError(Exception):
     """The backend could not do what was asked; the message says why."""
 
 
-class SettingsError(ValueError):
+class SettingsError(BadInput):
     """A site's backend settings are invalid; the message names the setting."""
 
 

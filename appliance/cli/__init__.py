@@ -13,10 +13,10 @@ import peewee
 
 from appliance import __version__, startup
 from appliance import config as config_module
-from appliance.cli import catalog, health, instance, processes, run, tests
+from appliance.cli import catalog, hc_test, health, instance, processes, run
 from appliance.db import DatabaseUnavailable
+from appliance.errors import BadInput
 from appliance.lifecycle import TransitionRefused
-from appliance.specs import SpecError
 
 USAGE_ERROR = 2
 LONG_RUNNING = {"agent", "server", "submit", "web", "all"}
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     processes.add_commands(commands)
     site = catalog.add_commands(commands)
-    tests.add_commands(commands)
+    hc_test.add_commands(commands)
     run.add_commands(commands)
     startup.add_commands(commands)
     instance.add_commands(commands)
@@ -55,9 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                             format=f"%(asctime)s [{args.command}] %(levelname)s %(name)s: "
                             "%(message)s")
         return args.run(args, settings) or 0
-    except (SpecError, TransitionRefused, UsageError, ValueError, peewee.DoesNotExist,
-            config_module.ConfigError, DatabaseUnavailable, run.InfrastructureError,
-            startup.StartupError) as error:
+    except (BadInput, TransitionRefused, UsageError, peewee.DoesNotExist,
+            DatabaseUnavailable, run.InfrastructureError, startup.StartupError) as error:
         print(f"hc: error: {_one_line(error)}", file=sys.stderr)
         return USAGE_ERROR
 

@@ -8,8 +8,7 @@ import sys
 from appliance import accounts
 from appliance.cli.output import table, when
 from appliance.cli.processes import connect
-from appliance.models import ApiToken, Site, Template, User
-from appliance.specs import (
+from appliance.documents import (
     SITE_STATUSES,
     SpecError,
     check_site,
@@ -18,6 +17,7 @@ from appliance.specs import (
     parse_setting,
     save_template,
 )
+from appliance.models import ApiToken, Site, Template, User
 from appliance.states import Role
 
 
@@ -114,7 +114,7 @@ def site_show(args, settings) -> int:
 
 
 def site_set_status(args, settings) -> int:
-    from appliance.cli.tests import actor
+    from appliance.cli.hc_test import actor
     from appliance.health.events import set_status
     connect(settings)
     set_status(args.name, args.status, args.reason, actor())  # an event, like every change

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import time
 
+from appliance.cli.hc_test import actor, parse_when
 from appliance.cli.output import table, when
 from appliance.cli.processes import connect
-from appliance.cli.tests import actor, parse_when
 from appliance.config import parse_duration
+from appliance.errors import BadInput
 from appliance.health import events, replay, store, views, webhooks
 from appliance.health import policy as policy_module
 
@@ -159,7 +160,7 @@ def _moment(text: str, now: float) -> float:
     """An ISO time, `now`, or a time ago: 7d, 12h (also -7d, as in --from=-7d)."""
     try:
         return now - parse_duration(text.removeprefix("-"))
-    except ValueError:
+    except BadInput:
         return parse_when(text, now)
 
 

@@ -1,7 +1,8 @@
 """`hc instance up|down`: throwaway instances for CI pipelines."""
 from __future__ import annotations
 
-from appliance.containers import DEFAULT_IMAGE, InstanceError, ThrowawayInstance
+from appliance.errors import BadInput
+from appliance.throwaway import DEFAULT_IMAGE, InstanceError, ThrowawayInstance
 
 
 def add_commands(commands) -> None:
@@ -25,7 +26,7 @@ def instance_up(args, settings) -> int:
     try:
         instance.up()
     except InstanceError as error:
-        raise ValueError(str(error)) from None
+        raise BadInput(str(error)) from None
     code, output = instance.exec("hc", "token", "add", "admin", "--name", "throwaway instance")
     # stdout and stderr arrive mixed: the token is the line that looks like one.
     token = next((line for line in output.split() if line.startswith("hc_")), "") \

@@ -11,17 +11,17 @@ import os
 import sys
 import time
 
+from appliance.ci import thresholds as thresholds_module
+from appliance.ci.junit import junit_xml
+from appliance.ci.progress import Progress
+from appliance.ci.remote import RemoteSource
+from appliance.ci.report import html_report
+from appliance.ci.sources import ContainerSource, InfrastructureError, LocalSource
 from appliance.cli.output import percent, table
 from appliance.config import parse_duration
-from appliance.containers import DEFAULT_IMAGE
-from appliance.run import thresholds as thresholds_module
-from appliance.run.junit import junit_xml
-from appliance.run.progress import Progress
-from appliance.run.remote import RemoteSource
-from appliance.run.report import html_report
-from appliance.run.sources import ContainerSource, InfrastructureError, LocalSource
-from appliance.specs import SpecError, check_site, parse_document
+from appliance.documents import SpecError, check_site, parse_document
 from appliance.states import TEST_FINAL, TestState
+from appliance.throwaway import DEFAULT_IMAGE
 
 EXIT_CODES = ("exit codes: 0 every threshold holds; 1 a threshold failed or the test ended in "
               "error or was cancelled; 2 usage or infrastructure error")

@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 
 from appliance.db import database
+from appliance.errors import BadInput
 from appliance.models import Site, SiteEvent, Webhook, WebhookDelivery
 from appliance.states import SiteStatus
 
 
-class SiteChangeRefused(ValueError):
+class SiteChangeRefused(BadInput):
     """The site does not exist, or its state forbids the change."""
 
 

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 import yaml
 
 from appliance.config import parse_duration
+from appliance.errors import BadInput
 
 DEFAULT_POLICY_PATH = os.path.join(os.path.dirname(__file__), "default_policy.yaml")
 FORMAT = 1
 SIGNATURE_FIELDS = ("reason", "exit_code")
 
 
-class PolicyError(ValueError):
+class PolicyError(BadInput):
     """The document is not a valid policy; the message names the line."""
 
     def __init__(self, line: int | None, message: str):
@@ -177,9 +178,9 @@ def _duration(mapping: _Map, key: str, minimum: float, default: str | None = Non
     raw = mapping.get(key, default)
     try:
         if isinstance(raw, bool):
-            raise ValueError(f"{raw!r} is not a duration")
+            raise BadInput(f"{raw!r} is not a duration")
         seconds = parse_duration(str(raw))
-    except ValueError as error:
+    except BadInput as error:
         raise PolicyError(_where(mapping, key), f"{key}: {error}") from None
     if seconds < minimum:
         raise PolicyError(_where(mapping, key), f"{key}: must be at least {minimum:g} s")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from appliance.errors import BadInput
 from appliance.health import history
 from appliance.health.evaluation import Evaluation, IncidentView, evaluate
 from appliance.health.policy import Policy
@@ -82,7 +83,7 @@ def replay(policy: Policy, start: float, end: float,
            times: list[float] | None = None) -> ReplayResult:
     """Evaluate `policy` at `times` (default: every policy interval from `start`)."""
     if end <= start:
-        raise ValueError("the end of a replay must be after its start")
+        raise BadInput("the end of a replay must be after its start")
     times = grid(policy, start, end) if times is None else sorted(times)
     templates = history.critical_templates(policy)
     covered = history.site_templates(policy, templates)

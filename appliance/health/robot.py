@@ -10,6 +10,7 @@ import time
 
 import peewee as pw
 
+from appliance.errors import BadInput
 from appliance.models import Job, Site, Test
 from appliance.states import Category, JobState
 
@@ -76,7 +77,7 @@ def site_overview(name: str, days: int = MAX_DAYS, end: float | None = None) -> 
     days = _days(days)
     site = Site.get_or_none(Site.name == name)
     if site is None:
-        raise ValueError(f"no site named {name!r}")
+        raise BadInput(f"no site named {name!r}")
     start = day_start(time.time() if end is None else end) - (days - 1) * DAY
     counts = _counts(start, start + days * DAY, site.id)
     cells = [_cell(start, i, counts.get((site.id, i))) for i in range(days)]
@@ -88,5 +89,5 @@ def site_overview(name: str, days: int = MAX_DAYS, end: float | None = None) -> 
 
 def _days(days: int) -> int:
     if not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
-        raise ValueError(f"days must be a whole number from 1 to {MAX_DAYS}")
+        raise BadInput(f"days must be a whole number from 1 to {MAX_DAYS}")
     return days

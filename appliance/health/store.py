@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 from appliance.db import database
+from appliance.errors import BadInput
 from appliance.health import policy as policy_module
 from appliance.health.evaluation import IncidentView, Trip
 from appliance.health.policy import Policy
@@ -48,7 +49,7 @@ def policy_source(version: int | None = None) -> PolicyVersion:
         return PolicyVersion.select().order_by(PolicyVersion.id.desc()).get()
     row = PolicyVersion.get_or_none(PolicyVersion.id == version)
     if row is None:
-        raise ValueError(f"no policy version {version}")
+        raise BadInput(f"no policy version {version}")
     return row
 
 
@@ -94,9 +95,9 @@ def release_incident(incident_id: int, actor: str, at: float | None = None) -> I
                .where(Incident.id == incident_id, Incident.state == "open").execute())
     incident = Incident.get_or_none(Incident.id == incident_id)
     if incident is None:
-        raise ValueError(f"no incident {incident_id}")
+        raise BadInput(f"no incident {incident_id}")
     if not changed:
-        raise ValueError(f"incident {incident_id} is {incident.state}: only an open incident "
+        raise BadInput(f"incident {incident_id} is {incident.state}: only an open incident "
                          "can be released")
     return incident
 

@@ -6,6 +6,7 @@ import time
 
 import peewee as pw
 
+from appliance.errors import BadInput
 from appliance.health import live, robot, store
 from appliance.health.events import event_dict
 from appliance.health.rules import Verdict
@@ -57,7 +58,7 @@ def overview(now: float | None = None) -> dict:
 def site_health(name: str, now: float | None = None, limit: int = 50) -> dict:
     site = Site.get_or_none(Site.name == name)
     if site is None:
-        raise ValueError(f"no site named {name!r}")
+        raise BadInput(f"no site named {name!r}")
     now = time.time() if now is None else now
     _, evaluation, _ = live.dry_run(now)
     return site_dict(site) | verdict_dict(evaluation.verdicts[name]) | site_events(name, limit)
@@ -79,7 +80,7 @@ def incidents(closed: bool = True, limit: int = 50) -> dict:
 def incident(incident_id: int) -> dict:
     row = Incident.get_or_none(Incident.id == incident_id)
     if row is None:
-        raise ValueError(f"no incident {incident_id}")
+        raise BadInput(f"no incident {incident_id}")
     return store.incident_dict(row)
 
 

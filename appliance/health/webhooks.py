@@ -13,6 +13,7 @@ import urllib.request
 from urllib.parse import urlparse
 
 from appliance import __version__
+from appliance.errors import BadInput
 from appliance.health.events import event_dict
 from appliance.models import Site, SiteEvent, Webhook, WebhookDelivery
 
@@ -26,13 +27,13 @@ BATCH = 50  # deliveries per pass, so a slow receiver cannot stall the server ag
 def add(url: str, actor: str) -> Webhook:
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ValueError(f"{url!r} is not an http:// or https:// URL")
+        raise BadInput(f"{url!r} is not an http:// or https:// URL")
     return Webhook.create(url=url, created_by=actor)
 
 
 def remove(webhook_id: int) -> None:
     if not Webhook.delete().where(Webhook.id == webhook_id).execute():
-        raise ValueError(f"no webhook {webhook_id}")
+        raise BadInput(f"no webhook {webhook_id}")
 
 
 def payload(event: SiteEvent, site_name: str) -> dict:

@@ -12,14 +12,18 @@ from urllib.parse import urlencode
 
 from flask import Flask, jsonify, request
 from markupsafe import Markup
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from appliance import config as config_module
+from appliance import states as states_module
 from appliance.db import database, open_database
+from appliance.errors import BadInput
+from appliance.knobs import KNOBS
+from appliance.limits import MAX_KNOB
 from appliance.web.plotcache import PlotCache
 
 NAVIGATION = [("pages.test_list", "Tests"), ("sites.robot_page", "Robot"),
-              ("sites.templates", "Templates"), ("logs.browse", "Work areas")]
+              ("sites.templates", "Templates"), ("testdirs.browse", "Work areas")]
 
 
 def create_app(settings: config_module.Config | None = None) -> Flask:
@@ -44,14 +48,21 @@ def create_app(settings: config_module.Config | None = None) -> Flask:
 
     _add_filters(app)
     app.jinja_env.globals["nav"] = NAVIGATION
-    from appliance.web import actions, api, api_write, auth, health, logs, pages, sites
+    from appliance.web import actions, api, api_write, auth, pages, probes, sites, testdirs
     app.jinja_env.globals.update(current_user=auth.current_user, csrf_token=auth.csrf_token,
-                                 csrf_field=_csrf_field)
-    for module in (auth, health, pages, actions, sites, logs, api, api_write):
+                                 csrf_field=_csrf_field, load_knobs=KNOBS, max_knob=MAX_KNOB,
+                                 states=states_module)
+    for module in (auth, probes, pages, actions, sites, testdirs, api, api_write):
         app.register_blueprint(module.blueprint)
     app.register_error_handler(HTTPException, _json_errors_for_api)
+    app.register_error_handler(BadInput, _bad_input)
     app.extensions["hc_plots"] = PlotCache()
     return app
+
+
+def _bad_input(problem: BadInput):
+    """Bad input that a view did not word itself is still the client's error: 400."""
+    return _json_errors_for_api(BadRequest(description=str(problem)))
 
 
 def _json_errors_for_api(problem: HTTPException):

@@ -8,7 +8,9 @@ import time
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from appliance import accounts
-from appliance.lifecycle import LOAD_KNOBS, TransitionRefused
+from appliance.errors import BadInput, FieldErrors
+from appliance.knobs import KNOBS, LOAD_KNOBS
+from appliance.lifecycle import TransitionRefused
 from appliance.models import Site, Template, Test
 from appliance.moments import iso_seconds
 from appliance.states import Category, SiteStatus, TestState
@@ -42,7 +44,7 @@ def create_test(name: str):
     data = _form_request(template)
     try:
         test_request = intents.parse_test_request(data, current_user())
-    except intents.FieldErrors as problem:
+    except FieldErrors as problem:
         return _create_form(template, request.form, problem.errors), 400
     test = intents.create(test_request, current_user())
     for warning in test.warnings:
@@ -82,14 +84,16 @@ def _form_request(template: Template) -> dict:
 
 def _form_load(form) -> dict:
     load = {}
-    for knob in ("max_running", "min_queue_depth", "job_cap"):
-        text = (form.get(knob) or "").strip()
-        if knob == "job_cap" and text == "":
-            load[knob] = None
+    for knob in KNOBS:
+        if knob.is_flag:
+            if "resubmit_shown" in form:  # an unchecked box sends nothing
+                load[knob.name] = form.get(knob.name) == "on"
+            continue
+        text = (form.get(knob.name) or "").strip()
+        if knob.nullable and text == "":
+            load[knob.name] = None
         elif text:
-            load[knob] = _whole_or_text(text)
-    if "resubmit_shown" in form:
-        load["resubmit"] = form.get("resubmit") == "on"
+            load[knob.name] = _whole_or_text(text)
     return load
 
 
@@ -142,11 +146,11 @@ def change_load(test_id: int):
                                       _form_load(form))
     except intents.Forbidden as refusal:
         return _refused("Not allowed", refusal, 403)
-    except intents.FieldErrors as problem:
+    except FieldErrors as problem:
         return _refused("Load not changed", problem, 400)
     except TransitionRefused as refusal:
         return _refused("Load not changed", refusal, 409)
-    except ValueError as problem:  # the site is not part of the test
+    except BadInput as problem:  # the site is not part of the test
         return _refused("Load not changed", f"site: {problem}", 400)
     flash("; ".join(changes) or "nothing changed")
     return redirect(url_for("pages.test_page", test_id=test_id) + "#sites", 303)

@@ -7,17 +7,16 @@ from enum import Enum
 
 from flask import Blueprint, abort, jsonify, request
 
+from appliance.errors import BadInput
 from appliance.health import robot
 from appliance.health import views as health_views
+from appliance.limits import MAX_ID, MAX_PAGE, MAX_PAGE_NUMBER
 from appliance.models import Job, Site, Template, Test, TestLog, TestSite
+from appliance.reports import queries
 from appliance.states import Category, JobState, TestState
-from appliance.web import queries
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
-MAX_PAGE = 1000
-MAX_PAGE_NUMBER = 1_000_000  # page × per_page must stay an offset the database can take
 # Ids are 64-bit in SQLite and PostgreSQL: a larger id names no test (404), not a crash.
-MAX_ID = 2**63 - 1
 TEST = f"/tests/<int(max={MAX_ID}):test_id>"
 TEST_FIELDS = ("id", "state", "state_reason", "category", "golden", "submit_host", "owner",
                "start_at", "end_at", "jobs_total", "jobs_completed", "jobs_failed",
@@ -80,7 +79,7 @@ def sites():
 def site(name: str):
     try:
         return jsonify(health_views.site_health(name))
-    except ValueError:
+    except BadInput:
         abort(404)
 
 
@@ -156,14 +155,14 @@ def incidents():
 def robot_matrix():
     try:
         return jsonify(robot.matrix(_int_arg("days", 7)))
-    except ValueError as error:
+    except BadInput as error:
         abort(400, description=str(error))
 
 
 @blueprint.get(TEST + "/export")
 def export(test_id: int):
     """The test, all its jobs and its log in one document (what `hc run` judges)."""
-    from appliance.run import results
+    from appliance.ci import results
 
     _require_test(test_id)
     return jsonify(results.to_dict(results.from_database(test_id)))

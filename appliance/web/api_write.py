@@ -6,9 +6,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, request, url_for
 
 from appliance import accounts
+from appliance.documents import SpecError, check_site, save_template
+from appliance.errors import BadInput, FieldErrors
 from appliance.lifecycle import TransitionRefused
 from appliance.models import Site, Test
-from appliance.specs import SpecError, check_site, save_template
 from appliance.web import intents
 from appliance.web.api import TEST, site_dict, test_dict
 from appliance.web.auth import current_user, login_required
@@ -54,7 +55,7 @@ def _require_admin() -> None:
 def create_test():
     try:
         test_request = intents.parse_test_request(_body(), current_user())
-    except intents.FieldErrors as problem:
+    except FieldErrors as problem:
         return _field_errors(problem.errors)
     test = intents.create(test_request, current_user())
     reply = jsonify(test_dict(test) | {"warnings": test.warnings})
@@ -82,11 +83,11 @@ def change_load(test_id: int, site: str):
         changes = intents.change_load(current_user(), test, site, _body())
     except intents.Forbidden as refusal:
         abort(403, description=str(refusal))
-    except intents.FieldErrors as problem:
+    except FieldErrors as problem:
         return _field_errors(problem.errors)
     except TransitionRefused as refusal:
         abort(409, description=str(refusal))
-    except ValueError as problem:  # the site is not in the test
+    except BadInput as problem:  # the site is not in the test
         abort(404, description=str(problem))
     return jsonify(changes=changes)
 

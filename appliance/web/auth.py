@@ -27,14 +27,14 @@ from flask import (
 )
 
 from appliance import accounts
+from appliance.documents import SpecError
+from appliance.limits import MAX_ID
 from appliance.models import User
-from appliance.specs import SpecError
-from appliance.web.api import MAX_ID
 
 blueprint = Blueprint("auth", __name__)
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Reachable without a login even when HC_WEB_REQUIRE_LOGIN=1.
-OPEN_ENDPOINTS = {"auth.login", "static", "health.healthz", "health.readyz", "health.metrics",
+OPEN_ENDPOINTS = {"auth.login", "static", "probes.healthz", "probes.readyz", "probes.metrics",
                   "api.openapi"}
 
 

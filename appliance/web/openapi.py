@@ -7,9 +7,9 @@ drift apart unnoticed.
 from __future__ import annotations
 
 from appliance import __version__
-from appliance.lifecycle import LOAD_KNOBS, MAX_KNOB
+from appliance.knobs import KNOBS, LOAD_KNOBS, json_schema
+from appliance.limits import MAX_ID, MAX_PAGE, MAX_PAGE_NUMBER
 from appliance.states import Category, JobState, TestState
-from appliance.web.api import MAX_ID, MAX_PAGE, MAX_PAGE_NUMBER
 
 NUMBER_OR_NULL = {"type": ["number", "null"]}
 INTEGER_OR_NULL = {"type": ["integer", "null"]}
@@ -61,11 +61,7 @@ def _query(name: str, schema: dict) -> dict:
 
 
 def _schemas() -> dict:
-    jobs = {"type": "integer", "maximum": MAX_KNOB}
-    load = _object({"max_running": jobs | {"minimum": 1}, "min_queue_depth": jobs | {"minimum": 0},
-                    "resubmit": {"type": "boolean"},
-                    "job_cap": jobs | {"type": ["integer", "null"], "minimum": 1}}, [],
-                   extra=False)
+    load = _object({knob.name: json_schema(knob) for knob in KNOBS}, [], extra=False)
     test = _object({
         "id": {"type": "integer"}, "state": {"enum": [s.value for s in TestState]},
         "state_reason": {"type": "string"}, "category": {"enum": [c.value for c in Category]},

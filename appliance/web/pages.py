@@ -5,12 +5,14 @@ import time
 
 from flask import Blueprint, abort, current_app, render_template, request
 
-from appliance import plotdata
 from appliance.health import views as health_views
+from appliance.limits import MAX_PAGE_NUMBER
+from appliance.liveness import agent_state
 from appliance.models import Agent, Job, Site, Template, Test, TestLog, TestSite
-from appliance.states import TEST_FINAL, TEST_ON_SUBMIT_HOST, Severity, TestState
-from appliance.web import charts, intents, queries
-from appliance.web.api import MAX_PAGE_NUMBER, TEST
+from appliance.reports import plotdata, queries
+from appliance.states import TEST_FINAL, TEST_ON_SUBMIT_HOST, Category, Severity, TestState
+from appliance.web import charts, intents
+from appliance.web.api import TEST
 from appliance.web.auth import current_user
 
 blueprint = Blueprint("pages", __name__)
@@ -22,14 +24,17 @@ def index():
     active = list(Test.select(Test, Template).join(Template)
                   .where(Test.state.in_([s.value for s in TEST_ON_SUBMIT_HOST]))
                   .order_by(Test.id.desc()))
+    plain = [t for t in active if not t.golden]
     groups = {"golden": [t for t in active if t.golden],
-              "stress": [t for t in active if not t.golden and t.category == "stress"],
-              "functional": [t for t in active if not t.golden and t.category == "functional"]}
+              "stress": [t for t in plain if t.category == Category.STRESS],
+              "functional": [t for t in plain if t.category == Category.FUNCTIONAL]}
     agents = list(Agent.select().order_by(Agent.role, Agent.host))
     sites = list(Site.select().order_by(Site.name))
     incidents = health_views.incidents(closed=False)["incidents"]
     return render_template("index.html", groups=groups, agents=agents, sites=sites,
-                           incidents=incidents, now=time.time())
+                           incidents=incidents, now=time.time(),
+                           agent_state=agent_state,
+                           dead_after=current_app.config["HC"].agent_dead_after)
 
 
 @blueprint.get("/tests/")
@@ -38,7 +43,7 @@ def test_list():
     state, category = request.args.get("state"), request.args.get("category")
     if state in {s.value for s in TestState}:
         query = query.where(Test.state == state)
-    if category in ("functional", "stress"):
+    if category in set(Category):
         query = query.where(Test.category == category)
     if request.args.get("template"):
         query = query.where(Template.name == request.args["template"])
@@ -116,7 +121,7 @@ def jobs_of_site(name: str):
         abort(400)
     jobs = list(Job.select(Job, Site.name.alias("site_name"), Test.id.alias("test_number"))
                 .join(Site).switch(Job).join(Test)
-                .where(Site.name == name, Test.category == "functional",
+                .where(Site.name == name, Test.category == Category.FUNCTIONAL.value,
                        Job.ended_at >= start, Job.ended_at < end)
                 .order_by(Job.ended_at.desc()).limit(1000).objects())
     return render_template("site_jobs.html", name=name, jobs=jobs, start=start, end=end)

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, render_template, request
 from appliance.health import robot
 from appliance.health import views as health_views
 from appliance.models import Site, Template, TemplateSite, Test, TestSite
+from appliance.states import Category
 
 blueprint = Blueprint("sites", __name__)
 
@@ -25,7 +26,7 @@ def site_page(name: str):
 def _recent_functional(site: Site) -> list:
     tests = TestSite.select(TestSite.test).where(TestSite.site == site.id)
     return list(Test.select(Test, Template).join(Template)
-                .where(Test.id.in_(tests), Test.category == "functional")
+                .where(Test.id.in_(tests), Test.category == Category.FUNCTIONAL.value)
                 .order_by(Test.id.desc()).limit(10))
 
 

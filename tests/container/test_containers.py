@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from appliance.containers import ThrowawayInstance
+from appliance.throwaway import ThrowawayInstance
 from tests.container.conftest import IMAGE_TAG, ROOT, accounting, docker
 from tests.integration.harness import wait_for
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.run.thresholds import JobRecord, ThresholdError, evaluate, parse, parse_all
+from appliance.ci.thresholds import JobRecord, ThresholdError, evaluate, parse, parse_all
 
 
 def _jobs():

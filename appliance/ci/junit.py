@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from appliance.run.results import RunResult
-from appliance.run.thresholds import Verdict
+from appliance.ci.results import RunResult
+from appliance.ci.thresholds import Verdict
 
 
 def junit_xml(result: RunResult, verdicts: list[Verdict], duration: float) -> str:

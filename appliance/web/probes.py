@@ -1,9 +1,10 @@
 """Liveness and readiness for load balancers and container health checks."""
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from appliance.db import database
+from appliance.liveness import is_alive
 
-blueprint = Blueprint("health", __name__)
+blueprint = Blueprint("probes", __name__)
 
 
 @blueprint.get("/healthz")
@@ -36,10 +37,13 @@ def metrics():
     lines.append("# TYPE hc_jobs gauge")
     for state, number in Job.select(Job.state, pw.fn.COUNT(Job.id)).group_by(Job.state).tuples():
         lines.append(f'hc_jobs{{state="{state}"}} {number}')
-    lines.append("# TYPE hc_agent_heartbeat_age_seconds gauge")
     now = time.time()
-    for role, host, beat in Agent.select(Agent.role, Agent.host, Agent.heartbeat_at).tuples():
-        host = host.replace("\\", "\\\\").replace('"', '\\"')
-        lines.append(f'hc_agent_heartbeat_age_seconds{{role="{role}",host="{host}"}} '
-                     f"{now - beat:.1f}")
+    dead_after = current_app.config["HC"].agent_dead_after
+    ages, up = ["# TYPE hc_agent_heartbeat_age_seconds gauge"], ["# TYPE hc_agent_up gauge"]
+    for agent in Agent.select():
+        host = agent.host.replace("\\", "\\\\").replace('"', '\\"')
+        labels = f'role="{agent.role}",host="{host}"'
+        ages.append(f"hc_agent_heartbeat_age_seconds{{{labels}}} {now - agent.heartbeat_at:.1f}")
+        up.append(f"hc_agent_up{{{labels}}} {int(is_alive(agent, now, dead_after))}")
+    lines += ages + up
     return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")

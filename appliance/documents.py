@@ -17,15 +17,16 @@ import yaml
 from appliance.backends import SettingsError, backend_class
 from appliance.config import parse_duration
 from appliance.db import database
-from appliance.lifecycle import MAX_KNOB
+from appliance.errors import BadInput
+from appliance.knobs import KNOBS, KnobError, check_knob
+from appliance.limits import MAX_KNOB, MAX_SECONDS
 from appliance.models import JobTemplate, Site, Template, TemplateSite
 from appliance.states import Category, SiteStatus
 
-MAX_SECONDS = 366 * 86400  # durations and timeouts: a year at most (fits any integer column)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
-class SpecError(ValueError):
+class SpecError(BadInput):
     """A user document is invalid; the message names the field."""
 
 
@@ -76,22 +77,10 @@ def flag(path: str, value: Any) -> bool:
     return value
 
 
-def whole(lowest: int, nullable: bool = False) -> Callable[[str, Any], Any]:
-    def check(path: str, value: Any):
-        if value is None and nullable:
-            return None
-        if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
-            raise SpecError(f"{path}: must be a whole number ≥ {lowest}")
-        if value > MAX_KNOB:
-            raise SpecError(f"{path}: must be at most {MAX_KNOB}")
-        return value
-    return check
-
-
 def seconds(path: str, value: Any) -> int:
     try:
         result = parse_duration(str(value)) if not isinstance(value, bool) else -1
-    except ValueError as error:
+    except BadInput as error:
         raise SpecError(f"{path}: {error}") from None
     if result < 1:
         raise SpecError(f"{path}: must be at least 1 second")
@@ -145,12 +134,20 @@ JOB_FIELDS = {
     "timeout": Field(seconds, default=3600),
     "metrics_file": Field(relative_file, default="metrics.json"),
 }
-LOAD_FIELDS = {
-    "max_running": Field(whole(1), default=1),
-    "min_queue_depth": Field(whole(0), default=0),
-    "resubmit": Field(flag, default=True),
-    "job_cap": Field(whole(1, nullable=True)),
-}
+def knob(name: str) -> Callable[[str, Any], Any]:
+    def check(path: str, value: Any):
+        try:
+            return check_knob(name, value)
+        except KnobError as error:
+            if error.knob.kind is bool:
+                raise SpecError(f"{path}: must be true or false") from None
+            if isinstance(value, int) and not isinstance(value, bool) and value > MAX_KNOB:
+                raise SpecError(f"{path}: must be at most {MAX_KNOB}") from None
+            raise SpecError(f"{path}: must be a whole number ≥ {error.knob.minimum}") from None
+    return check
+
+
+LOAD_FIELDS = {k.name: Field(knob(k.name), default=k.default) for k in KNOBS}
 TEMPLATE_FIELDS = {
     "name": Field(name, required=True),
     "category": Field(category, default=Category.STRESS.value),

@@ -1,49 +1,19 @@
-"""Per-test and per-test-site summaries, aggregated in SQL.
+"""Per-test and per-test-site summaries, aggregated in SQL and stored on the rows.
 
-efficiency = completed / (completed + failed); killed and lost jobs count in the
-total but not in the efficiency. Wall-time percentiles over jobs that ended with
-a wall time.
+Counts and efficiency come from appliance.reports.counts; wall-time percentiles
+are over jobs that ended with a wall time.
 """
 from __future__ import annotations
 
 import math
 import time
 
-import peewee as pw
-
 from appliance.db import database
-from appliance.models import Job, Test, TestSite
-from appliance.states import JobState
+from appliance.models import Test, TestSite
+from appliance.reports import plotdata
+from appliance.reports.counts import add_efficiency, counts_by_site, empty_counts
 
-_COUNT_COLUMNS = {
-    JobState.PENDING: "jobs_pending", JobState.SUBMITTED: "jobs_queued",
-    JobState.QUEUED: "jobs_queued", JobState.RUNNING: "jobs_running",
-    JobState.COMPLETED: "jobs_completed", JobState.FAILED: "jobs_failed",
-    JobState.KILLED: "jobs_killed", JobState.LOST: "jobs_lost",
-}
 PERCENTILES = {"wall_p50": 0.50, "wall_p90": 0.90, "wall_p95": 0.95}
-
-
-def empty_counts() -> dict:
-    return {column: 0 for column in set(_COUNT_COLUMNS.values())} | {"jobs_total": 0}
-
-
-def add_efficiency(counts: dict) -> dict:
-    ended = counts["jobs_completed"] + counts["jobs_failed"]
-    counts["efficiency"] = counts["jobs_completed"] / ended if ended else None
-    return counts
-
-
-def counts_by_site(test_id: int) -> dict[int, dict]:
-    """{site id: counts} for one test, from one GROUP BY query."""
-    rows = (Job.select(Job.site, Job.state, pw.fn.COUNT(Job.id))
-            .where(Job.test == test_id).group_by(Job.site, Job.state).tuples())
-    by_site: dict[int, dict] = {}
-    for site_id, state, number in rows:
-        counts = by_site.setdefault(site_id, empty_counts())
-        counts[_COUNT_COLUMNS[JobState(state)]] += number
-        counts["jobs_total"] += number
-    return by_site
 
 
 _RANKED = """
@@ -88,8 +58,6 @@ def refresh(test_id: int, now: float | None = None, final: bool = False) -> dict
     they follow only when due (plotdata.PLOT_INTERVAL); `final` (the test is
     ending) forces them.
     """
-    from appliance import plotdata
-
     now = time.time() if now is None else now
     test = Test.get_by_id(test_id)
     heavy = plotdata.due(test, now, final)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import peewee as pw
 
 from appliance.models import Job, Site
-from appliance.summary import add_efficiency, counts_by_site, empty_counts
+from appliance.reports.counts import add_efficiency, counts_by_site, empty_counts
 
 SLICES = 12  # points of the efficiency-over-time plot
 

@@ -10,7 +10,7 @@ import os
 import secrets
 import time
 
-from appliance.run.local_instance import AGENT_SETTINGS
+from appliance.ci.local_instance import AGENT_SETTINGS
 
 DEFAULT_IMAGE = "hc-appliance:latest"
 LABEL = "org.hc-appliance.throwaway"

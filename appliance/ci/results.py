@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from appliance.ci.thresholds import JobRecord
 from appliance.models import Job, Site, Template, Test, TestLog, TestSite
-from appliance.run.thresholds import JobRecord
 
 STATE_ORDER = ("pending", "submitted", "queued", "running", "completed", "failed", "killed",
                "lost")

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from appliance.config import parse_duration
+from appliance.errors import BadInput
 
 COUNTS = ("total", "completed", "failed", "killed", "lost", "running", "queued")
 RATES = ("efficiency", "error_rate")
@@ -27,7 +28,7 @@ _EXPRESSION = re.compile(
     r"\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>[^\s]+)$")
 
 
-class ThresholdError(ValueError):
+class ThresholdError(BadInput):
     """A threshold expression cannot be understood."""
 
 
@@ -84,7 +85,7 @@ def _number(text: str, raw: str, rate: bool = False, seconds: bool = False) -> f
         if seconds and raw[-1:].isalpha():
             return parse_duration(raw)
         return float(raw)
-    except ValueError:
+    except ValueError:  # float() of a non-number, or parse_duration's BadInput
         raise ThresholdError(f"{text!r}: {raw!r} is not a number") from None
 
 

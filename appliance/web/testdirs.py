@@ -10,7 +10,7 @@ import os
 
 from flask import Blueprint, abort, current_app, render_template, request, send_file
 
-blueprint = Blueprint("logs", __name__)
+blueprint = Blueprint("testdirs", __name__)
 TAIL_BYTES = 64 * 1024
 
 

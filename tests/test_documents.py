@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from appliance.documents import SpecError, check_site, parse_document, save_template
 from appliance.models import Site, Template
-from appliance.specs import SpecError, check_site, parse_document, save_template
 from tests.factories import make_site
 
 

@@ -6,13 +6,14 @@ import json
 import sys
 import time
 
-from appliance import lifecycle, summary
+from appliance import creation, lifecycle
 from appliance.cli.output import percent, table, when
 from appliance.cli.processes import connect
-from appliance.config import parse_duration
+from appliance.errors import BadInput
+from appliance.knobs import KNOBS, LOAD_KNOBS
 from appliance.models import Site, Template, Test, TestLog, TestSite
 from appliance.moments import parse_when
-from appliance.specs import SpecError
+from appliance.reports import summary
 from appliance.states import TestState
 
 
@@ -59,18 +60,18 @@ def add_commands(commands) -> None:
 
 
 def _add_load_options(parser) -> None:
-    parser.add_argument("--max-running", type=int)
-    parser.add_argument("--min-queue-depth", type=int)
-    parser.add_argument("--resubmit", action="store_true", default=None)
-    parser.add_argument("--no-resubmit", dest="resubmit", action="store_false")
-    parser.add_argument("--job-cap", type=int)
+    """One option per load knob (appliance.knobs), --no-X for flags."""
+    for knob in KNOBS:
+        if knob.is_flag:
+            parser.add_argument(knob.option, action="store_true", default=None, help=knob.help)
+            parser.add_argument("--no-" + knob.option[2:], dest=knob.name,
+                                action="store_false")
+        else:
+            parser.add_argument(knob.option, type=int, help=knob.help)
 
 
 def _load_options(args) -> dict:
-    knobs = {k: getattr(args, k) for k in lifecycle.LOAD_KNOBS if getattr(args, k) is not None}
-    for knob, value in knobs.items():
-        lifecycle.check_knob(knob, value)
-    return knobs
+    return {k: getattr(args, k) for k in LOAD_KNOBS if getattr(args, k) is not None}
 
 
 def actor() -> str:
@@ -78,32 +79,21 @@ def actor() -> str:
 
 
 def test_create(args, settings) -> int:
-    now = time.time()
-    start = parse_when(args.start, now)
-    load = _load_options(args)
-    connect(settings)
-    template = Template.get_or_none(Template.name == args.template)
-    if template is None:
-        raise SpecError(f"no template named {args.template!r}")
+    """The same request as the web's form and the API's POST tests (appliance.creation)."""
+    request = {"template": args.template, "start": args.start, "load": _load_options(args),
+               "send_for_approval": bool(args.send or args.approve), "approve": args.approve}
     if args.end:
-        end = parse_when(args.end, start if args.end.startswith("+") else now)
-    else:
-        end = start + (parse_duration(args.duration) if args.duration else template.duration)
-    sites = None
+        request["end"] = args.end
+    if args.duration:
+        request["duration"] = args.duration
     if args.sites:
-        sites = list(Site.select().where(Site.name.in_(args.sites)))
-        missing = set(args.sites) - {s.name for s in sites}
-        if missing:
-            raise SpecError(f"unknown site {sorted(missing)[0]!r}")
-    test = lifecycle.create_test(template, start, end, owner=actor(), sites=sites, load=load)
+        request["sites"] = args.sites
+    connect(settings)
+    test = creation.create(creation.parse_test_request(request, admin=True), owner=actor())
     for warning in test.warnings:
         print(f"hc: warning: {warning}", file=sys.stderr)
-    if args.send or args.approve:
-        lifecycle.send_for_approval(test.id, actor())
-    if args.approve:
-        lifecycle.approve(test.id, actor())
-    print(f"test {test.id} created ({Test.get_by_id(test.id).state}), "
-          f"{when(start)} to {when(end)}")
+    print(f"test {test.id} created ({test.state}), "
+          f"{when(test.start_at)} to {when(test.end_at)}")
     return 0
 
 
@@ -160,8 +150,8 @@ def test_list(args, settings) -> int:
 def test_set_load(args, settings) -> int:
     knobs = _load_options(args)
     if not knobs:
-        raise SpecError("give at least one of --max-running, --min-queue-depth, --resubmit, "
-                        "--no-resubmit, --job-cap")
+        raise BadInput("give at least one of "
+                       + ", ".join(k.option for k in KNOBS))
     connect(settings)
     changes = lifecycle.set_load(args.id, args.site, actor(), **knobs)
     print("\n".join(changes) or "nothing changed")
@@ -169,7 +159,7 @@ def test_set_load(args, settings) -> int:
 
 
 def test_export(args, settings) -> int:
-    from appliance.run import results
+    from appliance.ci import results
 
     connect(settings, migrate=False)
     print(json.dumps(results.to_dict(results.from_database(args.id))))

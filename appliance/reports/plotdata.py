@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from appliance.models import Test
-from appliance.web import evolution, queries
+from appliance.reports import evolution, queries
 
 PLOT_INTERVAL = 30.0  # s: how often a running test's plot data is recomputed
 STALE_AFTER = 90.0    # s: older stored data of a running test is not shown

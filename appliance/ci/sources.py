@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
-from appliance import lifecycle, summary
-from appliance.containers import ThrowawayInstance
-from appliance.models import Site, Template, Test
-from appliance.run import results
-from appliance.run.local_instance import LocalInstance
-from appliance.specs import SpecError, check_site, save_template
+from appliance import creation, lifecycle
+from appliance.ci import results
+from appliance.ci.local_instance import LocalInstance
+from appliance.documents import SpecError, check_site, save_template
+from appliance.models import Site, Test
+from appliance.reports import summary
+from appliance.throwaway import ThrowawayInstance
 
 ACTOR = "hc-run"
 
@@ -45,16 +45,13 @@ class LocalSource:
         return save_template(document).name
 
     def create_test(self, template_name: str, sites: list[str] | None) -> tuple[int, list[str]]:
-        template = Template.get(Template.name == template_name)
-        chosen = None
         if sites:
-            chosen = list(Site.select().where(Site.name.in_(sites)))
-            missing = set(sites) - {s.name for s in chosen}
+            missing = set(sites) - {s.name for s in Site.select().where(Site.name.in_(sites))}
             if missing:
                 raise SpecError(f"--site {min(missing)}: not a site of this run")
-        now = time.time()
-        test = lifecycle.create_test(template, now, now + template.duration, owner=ACTOR,
-                                     sites=chosen)
+        request = {"template": template_name, "sites": sites or None,
+                   "send_for_approval": False}
+        test = creation.create(creation.parse_test_request(request, admin=True), owner=ACTOR)
         return test.id, [ts.site.name for ts in test.test_sites]
 
     def approve(self, test_id: int) -> None:

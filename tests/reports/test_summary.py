@@ -7,9 +7,10 @@ import random
 
 import pytest
 
-from appliance import lifecycle, summary
+from appliance import lifecycle
 from appliance.db import database, open_database, upgrade
 from appliance.models import Job, Test, TestSite
+from appliance.reports import summary
 from appliance.states import TestState
 from tests.factories import make_site, make_template
 

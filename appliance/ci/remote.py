@@ -10,9 +10,9 @@ import json
 import urllib.error
 import urllib.request
 
-from appliance.run import results
-from appliance.run.sources import InfrastructureError
-from appliance.specs import SpecError
+from appliance.ci import results
+from appliance.ci.sources import InfrastructureError
+from appliance.documents import SpecError
 
 TIMEOUT = 30.0  # s per request
 

@@ -8,8 +8,8 @@ import re
 import pygal
 from pygal.style import Style
 
-from appliance.run.results import STATE_ORDER, RunResult
-from appliance.run.thresholds import Verdict
+from appliance.ci.results import STATE_ORDER, RunResult
+from appliance.ci.thresholds import Verdict
 
 STATE_COLOURS = {"pending": "#b4a7d6", "submitted": "#9fc5e8", "queued": "#6fa8dc",
                  "running": "#2b7bb9", "completed": "#6aa84f", "failed": "#cc0000",

@@ -7,8 +7,8 @@ import pytest
 from appliance import lifecycle
 from appliance.db import database, open_database, upgrade
 from appliance.models import Job
+from appliance.reports import evolution
 from appliance.states import TestState
-from appliance.web import evolution
 from tests.factories import make_site, make_template
 
 START = 1_000_000.0
@@ -73,8 +73,8 @@ def test_now_bounds_a_running_test(db):
 def test_the_summary_keeps_the_plot_data_and_the_page_uses_it(db, settings):
     from playhouse.test_utils import count_queries
 
-    from appliance import plotdata, summary
     from appliance.models import Test
+    from appliance.reports import plotdata, summary
     from appliance.web import create_app
 
     test = _test_with_jobs()
