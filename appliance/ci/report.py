@@ -3,35 +3,27 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import re
 
 import pygal
 from pygal.style import Style
 
 from appliance.ci.results import STATE_ORDER, RunResult
 from appliance.ci.thresholds import Verdict
+from appliance.reports.svg import series_style, static_svg
 
-STATE_COLOURS = {"pending": "#b4a7d6", "submitted": "#9fc5e8", "queued": "#6fa8dc",
-                 "running": "#2b7bb9", "completed": "#6aa84f", "failed": "#cc0000",
-                 "killed": "#999999", "lost": "#e69138"}
 _CHART = {"js": [], "disable_xml_declaration": True, "width": 720, "height": 320,
           "explicit_size": True}
 
 
 def _style(states: list[str]) -> Style:
-    """One colour per job state, the same in every chart."""
-    return Style(background="white", plot_background="white", font_family="sans-serif",
-                 colors=tuple(STATE_COLOURS.get(state, "#2b7bb9") for state in states))
+    return series_style(states, background="white")
 _CSS = """body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;
 margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
 th:first-child,td:first-child,td.text{text-align:left}.pass{color:#2e7d32}.fail{color:#c62828;
 font-weight:bold}figure{margin:1em 0}"""
 
 
-def _static(chart) -> str:
-    """The chart's SVG without pygal's tooltip configuration script: the report
-    carries no JavaScript (its library would be an external asset anyway)."""
-    return re.sub(r"<script[^>]*>.*?</script>", "", chart.render(is_unicode=True), flags=re.S)
+_static = static_svg  # the report carries no JavaScript
 
 
 def jobs_by_state_svg(result: RunResult) -> str:

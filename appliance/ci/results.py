@@ -5,9 +5,9 @@ from dataclasses import asdict, dataclass, field
 
 from appliance.ci.thresholds import JobRecord
 from appliance.models import Job, Site, Template, Test, TestLog, TestSite
+from appliance.states import JobState
 
-STATE_ORDER = ("pending", "submitted", "queued", "running", "completed", "failed", "killed",
-               "lost")
+STATE_ORDER = tuple(JobState)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, jsonify, request
 from appliance.errors import BadInput
 from appliance.health import robot
 from appliance.health import views as health_views
+from appliance.knobs import LOAD_KNOBS
 from appliance.limits import MAX_ID, MAX_PAGE, MAX_PAGE_NUMBER
 from appliance.models import Job, Site, Template, Test, TestLog, TestSite
 from appliance.reports import queries
@@ -109,8 +110,7 @@ def test(test_id: int):
     if row is None:
         abort(404)
     by_site = queries.site_counts(test_id)
-    knobs = {ts.site.name: {k: getattr(ts, k) for k in ("max_running", "min_queue_depth",
-                                                         "resubmit", "job_cap")}
+    knobs = {ts.site.name: {k: getattr(ts, k) for k in LOAD_KNOBS}
              for ts in TestSite.select(TestSite, Site).join(Site)
              .where(TestSite.test == test_id)}
     return jsonify(test_dict(row) | {"summary": queries.total(by_site), "sites": {

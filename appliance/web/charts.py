@@ -1,31 +1,17 @@
 """Charts as pure functions: aggregated rows in, SVG text out (pygal, no scripts)."""
 from __future__ import annotations
 
-import re
-
 import pygal
-from pygal.style import Style
 
-STATE_COLOURS = {"pending": "#b4a7d6", "queued": "#6fa8dc", "running": "#2b7bb9",
-                 "completed": "#6aa84f", "failed": "#cc0000", "killed": "#999999",
-                 "lost": "#e69138"}
+from appliance.reports.svg import JOB_STATE_COLOURS, series_style, static_svg
+
 _CHART = {"js": [], "disable_xml_declaration": True, "width": 640, "height": 280,
           "explicit_size": False, "legend_at_bottom": True}
 
 
-PALETTE = ("#1f3b57", "#2b7bb9", "#e69138", "#674ea7", "#6aa84f", "#cc0000", "#999999")
-
-
-def _style(names: list[str]) -> Style:
-    """Job states keep their colour everywhere; other series take the palette in turn."""
-    return Style(background="transparent", plot_background="transparent",
-                 font_family="sans-serif",
-                 colors=tuple(STATE_COLOURS.get(n, PALETTE[i % len(PALETTE)])
-                              for i, n in enumerate(names)))
-
-
-def _svg(chart) -> str:
-    return re.sub(r"<script[^>]*>.*?</script>", "", chart.render(is_unicode=True), flags=re.S)
+_style = series_style
+_svg = static_svg
+STATE_COLOURS = JOB_STATE_COLOURS
 
 
 def jobs_by_state(counts: dict[str, dict[str, int]], title: str = "Jobs by state per site") -> str:

@@ -53,7 +53,7 @@ def test_list():
         query = query.where(Test.id.in_(with_site))
     page = min(MAX_PAGE_NUMBER, max(1, request.args.get("page", 1, type=int)))
     tests = list(query.paginate(page, PAGE_SIZE))
-    return render_template("tests.html", tests=tests, page=page, states=list(TestState),
+    return render_template("tests.html", tests=tests, page=page,
                            more=len(tests) == PAGE_SIZE, args=request.args)
 
 
