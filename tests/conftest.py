@@ -125,3 +125,31 @@ def postgres_database(postgres_url) -> str:
     connection.cursor().execute(f"CREATE DATABASE {name}")
     connection.close()
     return postgres_url + name
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """Debian's docker-registry on a free 127.0.0.1 port, for the whole run."""
+    from tests.registry_server import LocalRegistry, ensure_registry_tools
+
+    ensure_registry_tools()
+    server = LocalRegistry().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pushed_images(registry):
+    """Two images built here and pushed as hc-test/payload:v1 and :v2; the tag
+    `moving` first names v1. {'v1': digest, 'v2': digest}"""
+    from tests.backends.docker_case import docker_reachable
+    from tests.registry_server import build_image
+
+    if not docker_reachable():
+        require("DOCKER", "no Docker engine is reachable (install docker.io, start dockerd)")
+    digests = {}
+    for version in ("v1", "v2"):
+        image = build_image(f"hc-test/payload-registry:{version}", version)
+        digests[version] = registry.push(image, f"hc-test/payload:{version}")
+    registry.push("hc-test/payload-registry:v1", "hc-test/payload:moving")
+    return digests
