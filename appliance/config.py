@@ -123,6 +123,9 @@ SETTINGS = (
     Setting("secret_key", "", "text", "signs web sessions; required outside development",
             _text),
     Setting("dev", "1", "0/1", "development mode: allows default secrets", _flag),
+    Setting("registry_auth_file", None, "path",
+            "container registry credentials (a Docker config.json) for resolving tags at test "
+            "creation and for pulls of sites without their own", _text),
 )
 SETTINGS_BY_FIELD = {s.field: s for s in SETTINGS}
 
@@ -150,6 +153,7 @@ class Config:
     web_secure_cookies: bool
     secret_key: str
     dev: bool
+    registry_auth_file: str | None
 
     def replace(self, **changes) -> Config:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -194,7 +198,8 @@ def _derive(values: dict) -> dict:
 
 # Variables the appliance reads that are not settings of the agents (tests, images, payloads).
 _OTHER_KNOWN = {"HC_METRICS_FILE", "HC_JOB_DIR", "HC_REQUIRE_DOCKER", "HC_REQUIRE_SLURM",
-                "HC_REQUIRE_POSTGRES", "HC_REQUIRE_BROWSER", "HC_ADMIN_USER", "HC_ADMIN_PASSWORD",
+                "HC_REQUIRE_POSTGRES", "HC_REQUIRE_BROWSER",
+                "HC_REQUIRE_REGISTRY", "HC_REQUIRE_PODMAN", "HC_ADMIN_USER", "HC_ADMIN_PASSWORD",
                 "HC_DEMO", "HC_URL", "HC_TOKEN", "HC_TEST_ID", "HC_SITE", "HC_JOB_ID",
                 # compose and image builds (compose.prod.yaml, .env.example)
                 "HC_BASE_IMAGE", "HC_IMAGE_TAG", "HC_PORT", "HC_BIND_ADDRESS",

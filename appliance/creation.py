@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from appliance import lifecycle
+from appliance import lifecycle, registry
 from appliance.config import parse_duration
 from appliance.errors import BadInput, FieldErrors
 from appliance.knobs import LOAD_KNOBS, check_knob
@@ -56,9 +56,7 @@ def parse_test_request(data: Mapping, admin: bool, now: float | None = None) -> 
     description = data.get("description")
     if description is not None and not isinstance(description, str):
         errors["description"] = "must be text"
-    image = data.get("image")
-    if image is not None and (not isinstance(image, str) or not image.strip()):
-        errors["image"] = "must be a container image name such as registry/user/image:tag"
+    image = _image(data.get("image"), template, errors)
     flags = {}
     for name, default in (("send_for_approval", True), ("approve", False)):
         flags[name] = data.get(name, default)
@@ -69,6 +67,21 @@ def parse_test_request(data: Mapping, admin: bool, now: float | None = None) -> 
     if errors:
         raise FieldErrors(errors)
     return TestRequest(template, start, end, sites, load, description or None, image, **flags)
+
+
+def _image(image, template: Template | None, errors: dict) -> str | None:
+    """The test's image, a registry tag resolved to its digest now (once)."""
+    if image is not None and (not isinstance(image, str) or not image.strip()):
+        errors["image"] = "must be a container image name such as registry/user/image:tag"
+        return None
+    wanted = image or (template.job_template.image if template is not None else None)
+    if not wanted or errors:  # ask no registry for a request refused anyway
+        return wanted
+    try:
+        return registry.pin_for_test(wanted)
+    except registry.ImageRefused as refusal:
+        errors["image"] = str(refusal)
+        return None
 
 
 def _template(name, admin: bool, errors: dict) -> Template | None:
@@ -173,12 +186,8 @@ def create(request: TestRequest, owner: str) -> Test:
     """Make the test and move it as far as asked (sent for approval, approved)."""
     test = lifecycle.create_test(request.template, request.start_at, request.end_at,
                                  owner=owner, sites=request.sites, load=request.load,
-                                 description=request.description)
+                                 description=request.description, image=request.image)
     warnings = test.warnings
-    if request.image:
-        # The payload of this test only (CI runs a template with the image it built).
-        Test.update(image=request.image).where(Test.id == test.id).execute()
-        lifecycle.add_log(test.id, f"payload image -> {request.image}", actor=owner)
     if request.send_for_approval or request.approve:
         lifecycle.send_for_approval(test.id, owner)
     if request.approve:

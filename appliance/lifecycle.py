@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Iterable
 
+from appliance import registry
 from appliance.db import database
 from appliance.errors import BadInput
 from appliance.knobs import LOAD_KNOBS, check_knob
@@ -57,8 +58,13 @@ def _refusal(test_id: int, target: TestState) -> str:
 
 def create_test(template: Template, start_at: float, end_at: float, owner: str,
                 sites: Iterable[Site] | None = None, load: dict | None = None,
-                state: TestState = TestState.DRAFT, description: str | None = None) -> Test:
+                state: TestState = TestState.DRAFT, description: str | None = None,
+                image: str | None = None) -> Test:
     """A new test holding a copy of the template's settings (and `load` overrides).
+
+    `image` replaces the template's payload image. A registry image named by tag
+    is resolved to its digest here, once: every job of the test runs that digest
+    (registry.pin_for_test; ImageRefused when it cannot be resolved).
 
     The returned test's `warnings` lists what the creator should know (e.g. a
     stress test on an excluded site); each is also in the test log.
@@ -70,16 +76,21 @@ def create_test(template: Template, start_at: float, end_at: float, owner: str,
         raise BadInput(f"template {template.name} names no sites and none were given")
     knobs = {k: getattr(template, k) for k in LOAD_KNOBS} | (load or {})
     job = template.job_template
+    wanted = image or job.image
+    pinned = registry.pin_for_test(wanted)  # before the transaction: it may ask a registry
     with database.atomic():
         test = Test.create(
             template=template, category=template.category, golden=template.golden,
             description=template.description if description is None else description,
-            command=job.command, image=job.image, environment=job.environment,
+            command=job.command, image=pinned, environment=job.environment,
             timeout=job.timeout, metrics_file=job.metrics_file, start_at=start_at,
             end_at=end_at, state=state.value, owner=owner)
         TestSite.insert_many([dict(test=test, site=site, **knobs) for site in sites]).execute()
         add_log(test.id, f"created from template {template.name} in state {state.value} "
                 f"with sites {', '.join(s.name for s in sites)}", actor=owner)
+        if pinned != job.image:
+            resolved = f" (tag {wanted} resolved at creation)" if pinned != wanted else ""
+            add_log(test.id, f"payload image -> {pinned}{resolved}", actor=owner)
         test.warnings = _excluded_site_warnings(test, sites, owner)
     return test
 

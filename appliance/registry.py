@@ -24,6 +24,8 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
+from appliance.errors import BadInput
+
 # What a manifest HEAD accepts: the registry answers with the digest of the
 # manifest (or index) it holds, whichever of these it is.
 MANIFEST_TYPES = (
@@ -43,12 +45,16 @@ _TAG = re.compile(r"[\w][\w.-]{0,127}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
-class BadReference(ValueError):
+class BadReference(BadInput):
     """Not an image reference; the message says which part is wrong."""
 
 
 class RegistryError(Exception):
     """The registry could not answer; the message gives its reason (never credentials)."""
+
+
+class ImageRefused(BadInput):
+    """A test cannot be created with this image (bad name, tag not resolvable)."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,17 @@ def pin(text: str, auth_file: str | None = None) -> tuple[str, str | None]:
                 reference.digest)
     digest = resolve(reference, auth_file)
     return str(reference.pinned(digest)), digest
+
+
+def pin_for_test(text: str | None) -> str | None:
+    """The image a new test runs: `pin` with the instance's credentials; any
+    problem becomes ImageRefused (bad input: the test is not created)."""
+    if not text:
+        return text
+    try:
+        return pin(text, instance_auth_file())[0]
+    except (BadReference, RegistryError) as error:
+        raise ImageRefused(f"image {text}: {error}") from None
 
 
 def _request(url, method, headers, credentials, timeout, reference, token=None):

@@ -24,6 +24,7 @@ from appliance.lifecycle import TransitionRefused, add_log, create_test, move_te
 from appliance.liveness import alive
 from appliance.models import Agent, Job, Template, Test, TestSite
 from appliance.reports import summary
+from appliance.registry import ImageRefused
 from appliance.states import (
     JOB_ACTIVE,
     TEST_FINAL,
@@ -103,8 +104,12 @@ class ServerAgent:
             last = tests.where(Test.state == TestState.COMPLETED.value).order_by(
                 Test.end_at.desc()).first()
             start = max(now, last.end_at) if last else now
-            test = create_test(template, start, start + template.duration, owner=ACTOR,
-                               state=TestState.TOBESCHEDULED)
+            try:
+                test = create_test(template, start, start + template.duration, owner=ACTOR,
+                                   state=TestState.TOBESCHEDULED)
+            except ImageRefused as refusal:  # e.g. the registry is down: try again later
+                log.warning("functional template %s: no test: %s", template.name, refusal)
+                continue
             log.info("functional template %s: created test %s", template.name, test.id)
             created.append(test)
         return created

@@ -15,6 +15,11 @@ def junit_xml(result: RunResult, verdicts: list[Verdict], duration: float) -> st
     suite = ET.Element("testsuite", name=f"hc-run test {result.test_id} ({result.template})",
                        tests=str(len(cases)), failures=str(failures), errors="0",
                        time=f"{duration:.1f}")
+    if result.image:
+        properties = ET.SubElement(suite, "properties")
+        ET.SubElement(properties, "property", name="image", value=result.image)
+        for digest in result.images_run:
+            ET.SubElement(properties, "property", name="image_run", value=digest)
     suite.extend(cases)
     root = ET.Element("testsuites", name="hc-run", tests=str(len(cases)),
                       failures=str(failures), errors="0", time=f"{duration:.1f}")

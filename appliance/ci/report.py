@@ -79,6 +79,7 @@ def html_report(result: RunResult, verdicts: list[Verdict], exit_code: int) -> s
 else 'fail'}">{outcome}</span></h1>
 <p>State {escape(result.state)} ({escape(result.state_reason)}); {_when(result.start_at)} to
 {_when(result.end_at)}; exit code {exit_code}.</p>
+{_image_line(result)}
 <h2>Thresholds</h2><table><tr><th>threshold</th><th>measured</th><th>verdict</th></tr>
 {verdict_rows}</table>
 <h2>Sites</h2><table><tr><th>site</th>{headers}<th>efficiency</th></tr>{site_rows}</table>
@@ -88,6 +89,14 @@ else 'fail'}">{outcome}</span></h1>
 <h2>Test log</h2><table><tr><th>time</th><th>severity</th><th>message</th></tr>{log}</table>
 </body></html>
 """
+
+
+def _image_line(result: RunResult) -> str:
+    if not result.image and not result.images_run:
+        return ""
+    ran = ", ".join(f"<code>{html.escape(d)}</code>" for d in result.images_run) or "none yet"
+    return (f"<p>Payload image <code>{html.escape(result.image or '-')}</code>; "
+            f"the jobs ran {ran}.</p>")
 
 
 def _site_row(result: RunResult, site: str | None) -> str:

@@ -22,6 +22,8 @@ class RunResult:
     jobs: list[JobRecord] = field(default_factory=list)
     log: list[tuple[float, str, str]] = field(default_factory=list)
     ended_times: list[tuple[float, str, str]] = field(default_factory=list)  # (t, site, state)
+    image: str | None = None  # the test's payload image (a registry image by digest)
+    images_run: list[str] = field(default_factory=list)  # what the jobs' backends ran
 
     def counts(self, site: str | None = None) -> dict[str, int]:
         counts = dict.fromkeys(STATE_ORDER, 0)
@@ -44,7 +46,10 @@ def from_database(test_id: int) -> RunResult:
                        Job.submitted_at, Job.started_at, Job.ended_at, Job.metrics)
             .join(Site).where(Job.test == test_id).order_by(Job.id).tuples())
     result = RunResult(test.id, test.state, test.state_reason, test.template.name, test.start_at,
-                       test.end_at, sites)
+                       test.end_at, sites, image=test.image)
+    result.images_run = [digest for (digest,) in Job.select(Job.image_digest).distinct()
+                         .where(Job.test == test_id, Job.image_digest.is_null(False))
+                         .order_by(Job.image_digest).tuples()]
     for site, state, wall, cpu, submitted, started, ended, metrics in rows:
         queue = started - submitted if started and submitted else None
         result.jobs.append(JobRecord(site, state, wall, cpu, queue, metrics or {}))

@@ -21,7 +21,7 @@ blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 TEST = f"/tests/<int(max={MAX_ID}):test_id>"
 TEST_FIELDS = ("id", "state", "state_reason", "category", "golden", "submit_host", "owner",
                "start_at", "end_at", "jobs_total", "jobs_completed", "jobs_failed",
-               "efficiency", "wall_p50", "wall_p95")
+               "efficiency", "wall_p50", "wall_p95", "image")
 JOB_FIELDS = ("id", "state", "attempt", "backend_id", "submit_host", "submitted_at",
               "started_at", "ended_at", "exit_code", "reason", "wall_seconds", "cpu_seconds",
               "metrics", "image_digest")

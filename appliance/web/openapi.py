@@ -69,7 +69,8 @@ def _schemas() -> dict:
         "start_at": {"type": "number"}, "end_at": {"type": "number"},
         "jobs_total": {"type": "integer"}, "jobs_completed": {"type": "integer"},
         "jobs_failed": {"type": "integer"}, "efficiency": NUMBER_OR_NULL,
-        "wall_p50": NUMBER_OR_NULL, "wall_p95": NUMBER_OR_NULL, "template": {"type": "string"}})
+        "wall_p50": NUMBER_OR_NULL, "wall_p95": NUMBER_OR_NULL, "template": {"type": "string"},
+        "image": STRING_OR_NULL})
     time_value = {"oneOf": [{"type": "string", "minLength": 1}, {"type": "number"}]}
     return {
         "Error": _object({"error": {"type": "string"},
