@@ -86,6 +86,15 @@ class LocalRegistry:
                               text=True, env=environment)
         return re.search(r"digest: (sha256:[0-9a-f]{64})", done.stdout).group(1)
 
+    def push_away(self, image: str, name: str) -> str:
+        """Push as REGISTRY/NAME, then drop every local name of that repository:
+        the daemon must pull it to run it. The reference by digest."""
+        digest = self.push(image, name)
+        repository = f"{self.address}/{name.split(':')[0]}"
+        subprocess.run(["docker", "rmi", f"{self.address}/{name}", f"{repository}@{digest}"],
+                       capture_output=True)
+        return f"{repository}@{digest}"
+
     def _docker_config(self) -> str:
         folder = os.path.join(self.root, "docker-config")
         os.makedirs(folder, exist_ok=True)

@@ -15,6 +15,8 @@ import json
 import os
 from collections.abc import Mapping
 
+from appliance import registry
+from appliance.backends import pulls
 from appliance.backends.base import (
     Backend,
     BackendError,
@@ -33,7 +35,9 @@ DEFAULTS = {
     "cpus": 1.0,             # CPU limit per job
     "memory_mb": 1024,       # memory limit per job
     "user": "10001:10001",   # never root
-    "pull": False,           # pull missing images (needs a registry)
+    "pull": "if-not-present",  # always / if-not-present / never (true, false: the last two)
+    "registry_auth_file": None,  # a Docker config.json with this site's registry
+                             # credentials; default the instance's (HC_REGISTRY_AUTH_FILE)
     "work_volume": None,     # named volume holding the work area, when the agent is itself
                              # in a container; mounted in the job at work_volume_mount,
     "work_volume_mount": "/data",  # where the agent has it (the image's data dir)
@@ -56,9 +60,12 @@ class DockerBackend(Backend):
         check_number(merged, "cpus", 0.01, 256)
         check_number(merged, "memory_mb", 16)
         check_number(merged, "poll_interval", 0.1)
-        for flag in ("network", "pull"):
-            if not isinstance(merged[flag], bool):
-                raise SettingsError(f"{flag} must be true or false")
+        if not isinstance(merged["network"], bool):
+            raise SettingsError("network must be true or false")
+        merged["pull"] = pull_policy(merged["pull"])
+        if merged["registry_auth_file"] is not None and not isinstance(
+                merged["registry_auth_file"], str):
+            raise SettingsError("registry_auth_file must be the path of a config.json")
         user = str(merged["user"])
         if user.split(":")[0] in ("0", "root"):
             raise SettingsError("user must not be root")
@@ -87,7 +94,8 @@ class DockerBackend(Backend):
         self._ensure_image(spec.image)
         os.chmod(spec.work_dir, 0o777)  # the job's own folder, writable by the job's user
         labels = {f"{LABEL}.job": str(spec.job_id), f"{LABEL}.test": str(spec.test_id),
-                  f"{LABEL}.site": spec.site, f"{LABEL}.host": self.host}
+                  f"{LABEL}.site": spec.site, f"{LABEL}.host": self.host,
+                  f"{LABEL}.image": spec.image}
         environment = spec.payload_environment()
         container = self._call(lambda: self.client.containers.run(
             spec.image, ["/bin/sh", "-c", spec.command], detach=True, labels=labels,
@@ -108,17 +116,50 @@ class DockerBackend(Backend):
         return {job_dir: {"bind": job_dir, "mode": "rw"}}
 
     def _ensure_image(self, image: str) -> None:
+        """The image on the daemon by the site's pull policy; one pull shared by
+        every job that needs it (pulls.SHARED); BackendError with the reason."""
+        policy = self.settings["pull"]
+        present = policy != "always" and self._present(image)
+        if present:
+            return
+        if policy == "never":
+            raise BackendError(f"image {image} is not on the Docker host and this site does "
+                               "not pull images (pull: never)")
+        key = f"{self.settings['base_url'] or 'default'} {image}"
+        error = pulls.SHARED.pull(key, lambda: self._pull(image), "@sha256:" in image)
+        if error is not None:
+            raise BackendError(f"pull of {image} failed: {error}")
+
+    def _present(self, image: str) -> bool:
         import docker.errors
 
         try:
             self.client.images.get(image)
+            return True
         except docker.errors.ImageNotFound:
-            if not self.settings["pull"]:
-                raise BackendError(f"image {image} is not on the Docker host and this site "
-                                   "does not pull images (setting pull)") from None
-            self._call(lambda: self.client.images.pull(image))
+            return False
         except docker.errors.DockerException as error:
             raise BackendError(f"Docker daemon error: {error}") from error
+
+    def _pull(self, image: str) -> None:
+        """Raises with the daemon's (the registry's) reason."""
+        import docker.errors
+
+        try:
+            reference = registry.parse_reference(image)
+        except registry.BadReference as error:
+            raise RuntimeError(str(error)) from None
+        auth = None
+        if reference.registry:
+            found = registry.load_credentials(self.settings["registry_auth_file"]
+                                              or registry.instance_auth_file())
+            if reference.registry in found:
+                user, password = found[reference.registry]
+                auth = {"username": user, "password": password}
+        try:
+            self.client.images.pull(image, auth_config=auth)
+        except docker.errors.APIError as error:
+            raise RuntimeError(error.explanation or str(error)) from None
 
     def poll(self, jobs: Mapping[str, str]) -> dict[str, JobStatus]:
         listed = self._call(lambda: self.client.containers.list(
@@ -206,15 +247,32 @@ def _read_status(folder: str) -> JobStatus | None:
                      extra={"image_digest": record["image_digest"]})
 
 
+def pull_policy(value) -> str:
+    if value is True or value is False:  # the older yes/no setting
+        return "if-not-present" if value else "never"
+    if value not in pulls.POLICIES:
+        raise SettingsError("pull must be one of " + ", ".join(pulls.POLICIES))
+    return value
+
+
 def _digest(container) -> str:
-    """The repository digest of the image that ran, or its content id when it has none
-    (images built or imported locally)."""
+    """What ran: REGISTRY/NAME@sha256:... (the registry's manifest digest) for an
+    image from a registry, else its content id (images built or imported here)."""
     image_id = container.attrs["Image"]
     try:
         digests = container.client.images.get(image_id).attrs.get("RepoDigests") or []
     except Exception:  # the image may be gone already; its id still names it exactly
         digests = []
-    return digests[0] if digests else image_id
+    asked = (container.labels or {}).get(f"{LABEL}.image", "")
+    try:
+        reference = registry.parse_reference(asked)
+    except registry.BadReference:
+        return image_id
+    if reference.registry is None:
+        return image_id
+    mine = [d for d in digests if d.split("@")[0] == reference.name]
+    exact = [d for d in mine if reference.digest and d.endswith("@" + reference.digest)]
+    return (exact or mine or [image_id])[0]
 
 
 def _time(text: str | None) -> float | None:

@@ -58,9 +58,10 @@ def test_network_is_off_unless_enabled(tmp_path, image):
 
 
 def test_missing_image_is_a_clear_failure(tmp_path, image):
-    backend = make_backend("docker", {}, "test-host")
+    backend = make_backend("docker", {"pull": "never"}, "test-host")
     spec = make_spec(tmp_path, "true", image="hc-test/no-such-image:1")
-    with pytest.raises(Exception, match="not on the Docker host and this site does not pull"):
+    with pytest.raises(Exception, match="not on the Docker host and this site does not pull "
+                       "images .pull: never."):
         backend.submit(spec)
 
 
@@ -73,6 +74,7 @@ def test_failure_and_memory_limit(tmp_path, image):
     ({"user": "0:0"}, "user must not be root"),
     ({"network": "yes"}, "network must be true or false"),
     ({"cpus": 0}, "cpus must be between"),
+    ({"pull": "sometimes"}, "pull must be one of always, if-not-present, never"),
     ({"volume": "/"}, "unknown docker setting 'volume'"),
 ])
 def test_settings_are_validated(settings, message):
