@@ -102,6 +102,7 @@ class LocalRegistry:
         return folder
 
     def stop(self) -> None:
+        self._forget_images()
         if self.process is not None:
             self.process.terminate()
             try:
@@ -109,6 +110,19 @@ class LocalRegistry:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+    def _forget_images(self) -> None:
+        """Drop the local copies (Docker, podman) of what came from this registry."""
+        for tool in ("docker", "podman"):
+            if not shutil.which(tool):
+                continue
+            listed = subprocess.run([tool, "images", "--format", "{{.Repository}} {{.ID}}"],
+                                    capture_output=True, text=True).stdout.split("\n")
+            ids = {line.split()[1] for line in listed
+                   if line.startswith(self.address + "/") and len(line.split()) == 2}
+            if ids:
+                subprocess.run([tool, "rmi", "-f", *sorted(ids)], capture_output=True)
 
 
 def ensure_registry_tools() -> None:

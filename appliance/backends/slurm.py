@@ -14,6 +14,8 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 
+from appliance import registry
+from appliance.backends import runtimes
 from appliance.backends.base import (
     Backend,
     BackendError,
@@ -26,9 +28,10 @@ from appliance.backends.base import (
 from appliance.states import JobState
 
 SCRIPT_FILE = "job.sh"
+IMAGE_NAME_FILE = "image"  # the image the job was given; its digest comes from the runtime
 ID_FILE = "slurm-id"  # written right after sbatch: how a restarted agent finds the job
 DEFAULTS = {"partition": None, "account": None, "time_limit": None, "extra_options": [],
-            "poll_interval": 2.0}
+            "poll_interval": 2.0, **runtimes.SETTINGS}
 
 SUBMIT = ["sbatch", "--parsable", "--job-name=hc-job-{job_id}",
           "--chdir={folder}", "--output={folder}/stdout", "--error={folder}/stderr"]
@@ -37,6 +40,9 @@ COMPLETION = ["scontrol", "show", "job", "-o"]
 KILL = ["scancel"]
 FIND = ["squeue", "-h", "-o", "%i", "-n", "hc-job-{job_id}"]
 CHECK = ["sinfo", "-h", "-o", "%P|%a"]
+# A site with a container runtime: one short step on a worker shows it is there.
+CHECK_RUNTIME = ["srun", "--immediate=30", "--time=1", "--nodes=1", "--ntasks=1", "--quiet",
+                 "--job-name=hc-site-check"]
 
 STATES = {
     "PENDING": JobState.QUEUED, "CONFIGURING": JobState.QUEUED, "REQUEUED": JobState.QUEUED,
@@ -85,6 +91,7 @@ class SlurmBackend(Backend):
         if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
             raise SettingsError("extra_options must be a list of sbatch options")
         check_number(merged, "poll_interval", 0.1)
+        runtimes.validate(merged)
         return merged
 
     def _call(self, argv: list[str]) -> str:
@@ -101,12 +108,28 @@ class SlurmBackend(Backend):
                                + ", ".join(partitions))
         if wanted and partitions[wanted] != "up":
             raise BackendError(f"partition {wanted} is {partitions[wanted]}")
-        return f"Slurm answers; partitions: {', '.join(partitions)}"
+        found = f"Slurm answers; partitions: {', '.join(partitions)}"
+        if self.settings["container_runtime"]:
+            found += "; on a worker: " + self._check_runtime()
+        return found
+
+    def _check_runtime(self) -> str:
+        argv = CHECK_RUNTIME + self._options() + ["sh", "-c", runtimes.check_command(
+            self.settings)]
+        code, out, err = self.run(argv)
+        if code != 0:
+            raise BackendError(f"container runtime {runtimes.command(self.settings)} not "
+                               f"usable on the workers: {(out + err).strip()[:300]}")
+        return out.strip().splitlines()[-1] if out.strip() else "runtime answers"
 
     def submit(self, spec: JobSpec) -> str:
         script = os.path.join(spec.work_dir, SCRIPT_FILE)
         with open(script, "w") as handle:
-            handle.write(job_script(spec))
+            handle.write(job_script(spec, self.settings))
+        if spec.image and self.settings["container_runtime"]:
+            with open(os.path.join(spec.work_dir, IMAGE_NAME_FILE), "w") as handle:
+                handle.write(spec.image)
+            os.chmod(spec.work_dir, 0o777)  # the job's own folder, writable by the payload's user
         argv = [part.format(job_id=spec.job_id, folder=spec.work_dir) for part in SUBMIT]
         argv += self._options() + [script]
         backend_id = self._call(argv).strip().split(";")[0]
@@ -135,6 +158,7 @@ class SlurmBackend(Backend):
             for backend_id in left:
                 statuses[backend_id] = finished.get(backend_id) or JobStatus(
                     JobState.LOST, reason="Slurm no longer knows the job")
+                _container_outcome(statuses[backend_id], jobs[backend_id])
         return statuses
 
     def kill(self, jobs: Mapping[str, str]) -> None:
@@ -151,13 +175,42 @@ class SlurmBackend(Backend):
             return found[0] if found else None
 
 
-def job_script(spec: JobSpec) -> str:
+def job_script(spec: JobSpec, settings: dict | None = None) -> str:
+    """The batch script: the payload's variables, then its command, in the
+    site's container runtime when the site has one and the test an image
+    (without a runtime the command runs on the worker itself)."""
     exports = "".join(f"export {name}={shlex.quote(value)}\n"
                       for name, value in spec.payload_environment().items())
+    contained = bool(settings and settings.get("container_runtime") and spec.image)
+    payload = runtimes.payload_lines(spec, settings) if contained else spec.command + "\n"
     return ("#!/bin/sh\n# written by hc-appliance\n"
             "export PATH=/usr/local/bin:/usr/bin:/bin\n"
             f"export HOME={shlex.quote(spec.work_dir)}\n{exports}"
-            f"cd {shlex.quote(spec.work_dir)} || exit 111\n{spec.command}\n")
+            f"cd {shlex.quote(spec.work_dir)} || exit 111\n{payload}")
+
+
+def _container_outcome(status: JobStatus, folder: str) -> None:
+    """What the job's container runtime left in its folder: the image it ran
+    (as REGISTRY/NAME@DIGEST, as on Docker sites), or why the pull failed."""
+    digest = _read(os.path.join(folder, runtimes.IMAGE_FILE))
+    if digest:
+        try:
+            name = registry.parse_reference(_read(os.path.join(folder, IMAGE_NAME_FILE))).name
+        except registry.BadReference:
+            name = ""
+        status.extra["image_digest"] = f"{name}@{digest}" if name else digest
+    if status.state is JobState.FAILED and status.exit_code == runtimes.PULL_FAILED:
+        error = _read(os.path.join(folder, runtimes.ERROR_FILE))
+        if error is not None:
+            status.reason = f"image not available: {error[-500:] or 'the pull failed'}"
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, errors="replace") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
 
 
 def parse_sinfo(text: str) -> dict[str, str]:

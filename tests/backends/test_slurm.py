@@ -81,3 +81,47 @@ def test_commands_built_from_site_settings(tmp_path):
 def test_settings_are_validated(settings, message):
     with pytest.raises(SettingsError, match=message):
         make_backend("slurm", settings)
+
+
+def _contained_spec(tmp_path, image="127.0.0.1:5000/a/b@sha256:" + "c" * 64):
+    from tests.backend_cases import make_spec
+
+    return make_spec(tmp_path, "echo 'hi'", image=image)
+
+
+def test_podman_script_isolates_the_payload(tmp_path):
+    from appliance.backends.slurm import SlurmBackend, job_script
+
+    settings = SlurmBackend.validate_settings({"container_runtime": "podman"})
+    script = job_script(_contained_spec(tmp_path), settings)
+    assert "--user 10001:10001 --network=none --cap-drop=all" in script
+    assert "--tls-verify=false" in script, "a loopback registry has no TLS"
+    assert "-e HC_JOB_DIR" in script and "--pull=never" in script
+    bare = job_script(_contained_spec(tmp_path, image=None), settings)
+    assert "podman run" not in bare, "a test without an image runs its command directly"
+
+
+def test_apptainer_script(tmp_path):
+    from appliance.backends.slurm import SlurmBackend, job_script
+
+    settings = SlurmBackend.validate_settings({"container_runtime": "apptainer",
+                                               "registry_auth_file": "/etc/hc/auth.json"})
+    script = job_script(_contained_spec(tmp_path), settings)
+    assert "apptainer exec --containall --cleanenv --no-home --net --network none" in script
+    assert "docker://127.0.0.1:5000/a/b@sha256:" in script and "--nohttps" in script
+    assert "--authfile=/etc/hc/auth.json" in script
+    assert 'export APPTAINERENV_HC_JOB_DIR="$HC_JOB_DIR"' in script
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"container_runtime": "docker"}, "container_runtime must be one of podman, apptainer"),
+    ({"container_runtime": "podman", "user": "root"}, "user must not be root"),
+    ({"pull": "often"}, "pull must be one of"),
+    ({"insecure_registries": "127.0.0.1:5000"}, "insecure_registries must be a list"),
+])
+def test_runtime_settings_are_validated(settings, message):
+    from appliance.backends import SettingsError
+    from appliance.backends.slurm import SlurmBackend
+
+    with pytest.raises(SettingsError, match=message):
+        SlurmBackend.validate_settings(settings)
