@@ -29,7 +29,10 @@ def check_and_record(site: Site, host: str = "", now: float | None = None) -> tu
 
 def check_due(host: str, interval: float, now: float) -> int:
     """Check every site whose last check is older than `interval`; return how many."""
-    due = Site.select().where(Site.checked_at.is_null() | (Site.checked_at < now - interval))
+    # A list, not an open cursor: a check may take seconds, and SQLite cannot turn a
+    # read snapshot that old into a write (the update would fail "database is locked").
+    due = list(Site.select().where(Site.checked_at.is_null()
+                                   | (Site.checked_at < now - interval)))
     count = 0
     for site in due:
         check_and_record(site, host, now)

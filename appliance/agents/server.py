@@ -95,8 +95,8 @@ class ServerAgent:
     def create_functional_tests(self, now: float) -> list[Test]:
         """A new test for every active functional template that has no live one."""
         created = []
-        templates = Template.select().where(Template.category == Category.FUNCTIONAL.value,
-                                            Template.active)
+        templates = list(Template.select().where(
+            Template.category == Category.FUNCTIONAL.value, Template.active))  # (see submit)
         for template in templates:
             tests = Test.select().where(Test.template == template.id)
             if tests.where(Test.state.in_(_values(_LIVE_FUNCTIONAL))).exists():

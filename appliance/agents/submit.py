@@ -62,9 +62,11 @@ class SubmitAgent:
         """One pass over this host's tests; returns seconds until the next is useful."""
         self._in_flight = 0
         self._busy = False
-        tests = (Test.select().where(Test.submit_host == self.host,
-                                     Test.state.in_([s.value for s in TEST_ON_SUBMIT_HOST]))
-                 .order_by(Test.id))
+        # A list, not an open cursor: with SQLite an open read makes every write of
+        # this iteration fail ("database is locked") once another process commits.
+        tests = list(Test.select().where(Test.submit_host == self.host,
+                                         Test.state.in_([s.value for s in TEST_ON_SUBMIT_HOST]))
+                     .order_by(Test.id))
         for test in tests:
             try:
                 self._work_on(test, now)

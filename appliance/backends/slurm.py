@@ -41,7 +41,7 @@ KILL = ["scancel"]
 FIND = ["squeue", "-h", "-o", "%i", "-n", "hc-job-{job_id}"]
 CHECK = ["sinfo", "-h", "-o", "%P|%a"]
 # A site with a container runtime: one short step on a worker shows it is there.
-CHECK_RUNTIME = ["srun", "--immediate=30", "--time=1", "--nodes=1", "--ntasks=1", "--quiet",
+CHECK_RUNTIME = ["srun", "--immediate=5", "--time=1", "--nodes=1", "--ntasks=1", "--quiet",
                  "--job-name=hc-site-check"]
 
 STATES = {
@@ -96,6 +96,8 @@ class SlurmBackend(Backend):
 
     def _call(self, argv: list[str]) -> str:
         code, out, err = self.run(argv)
+        if code != 0 and "mmediate execution impossible" in err + out:
+            return "no worker free within 5 s: the runtime was not checked this time"
         if code != 0:
             raise BackendError(f"{argv[0]} failed ({code}): {(err or out).strip()[:300]}")
         return out
@@ -117,6 +119,8 @@ class SlurmBackend(Backend):
         argv = CHECK_RUNTIME + self._options() + ["sh", "-c", runtimes.check_command(
             self.settings)]
         code, out, err = self.run(argv)
+        if code != 0 and "mmediate execution impossible" in err + out:
+            return "no worker free within 5 s: the runtime was not checked this time"
         if code != 0:
             raise BackendError(f"container runtime {runtimes.command(self.settings)} not "
                                f"usable on the workers: {(out + err).strip()[:300]}")
