@@ -23,8 +23,8 @@ from appliance.knobs import target_in_flight_sql
 from appliance.lifecycle import TransitionRefused, add_log, create_test, move_test
 from appliance.liveness import alive
 from appliance.models import Agent, Job, Template, Test, TestSite
-from appliance.reports import summary
 from appliance.registry import ImageRefused
+from appliance.reports import summary
 from appliance.states import (
     JOB_ACTIVE,
     TEST_FINAL,
