@@ -16,6 +16,9 @@ AGENT_SETTINGS = {"HC_SERVER_INTERVAL": "0.5", "HC_SUBMIT_INTERVAL": "0.2",
                   "HC_HEARTBEAT_INTERVAL": "1", "HC_AGENT_DEAD_AFTER": "10",
                   "HC_SUMMARY_INTERVAL": "2", "HC_LOG_LEVEL": "warning"}
 
+# The caller's settings the agents get too: registry credentials for the pulls.
+PASSED_ON = ("HC_REGISTRY_AUTH_FILE",)
+
 
 class LocalInstance:
     """Context manager: starts on enter, stops and removes everything on exit."""
@@ -23,7 +26,8 @@ class LocalInstance:
     def __init__(self, keep: bool = False):
         self.keep = keep
         self.root = tempfile.mkdtemp(prefix="hc-run-")
-        self.environ = {k: v for k, v in os.environ.items() if not k.startswith("HC_")}
+        self.environ = {k: v for k, v in os.environ.items() if not k.startswith("HC_")
+                        or k in PASSED_ON}
         self.environ.update(AGENT_SETTINGS, HC_DATA_DIR=self.root, HC_HOSTNAME="hc-run")
         self.database_url = f"sqlite:///{self.root}/hc.sqlite"
         self.processes: list[subprocess.Popen] = []
