@@ -37,6 +37,7 @@ class TestRequest:
     image: str | None = None
     send_for_approval: bool = True
     approve: bool = False
+    image_asked: str | None = None  # the image as named, before its tag was resolved
 
 
 def parse_test_request(data: Mapping, admin: bool, now: float | None = None) -> TestRequest:
@@ -66,7 +67,9 @@ def parse_test_request(data: Mapping, admin: bool, now: float | None = None) -> 
         errors["approve"] = "only an admin can approve a test"
     if errors:
         raise FieldErrors(errors)
-    return TestRequest(template, start, end, sites, load, description or None, image, **flags)
+    return TestRequest(template, start, end, sites, load, description or None, image, **flags,
+                       image_asked=data.get("image") or (
+                           template.job_template.image if template else None))
 
 
 def _image(image, template: Template | None, errors: dict) -> str | None:
@@ -186,7 +189,8 @@ def create(request: TestRequest, owner: str) -> Test:
     """Make the test and move it as far as asked (sent for approval, approved)."""
     test = lifecycle.create_test(request.template, request.start_at, request.end_at,
                                  owner=owner, sites=request.sites, load=request.load,
-                                 description=request.description, image=request.image)
+                                 description=request.description, image=request.image,
+                                 resolved_from=request.image_asked)
     warnings = test.warnings
     if request.send_for_approval or request.approve:
         lifecycle.send_for_approval(test.id, owner)

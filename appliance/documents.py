@@ -21,6 +21,7 @@ from appliance.errors import BadInput
 from appliance.knobs import KNOBS, KnobError, check_knob
 from appliance.limits import MAX_KNOB, MAX_SECONDS
 from appliance.models import JobTemplate, Site, Template, TemplateSite
+from appliance.registry import BadReference, parse_reference
 from appliance.states import Category, SiteStatus
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -69,6 +70,17 @@ def text(path: str, value: Any) -> str:
 
 def optional_text(path: str, value: Any) -> str | None:
     return None if value is None else text(path, value)
+
+
+def image_reference(path: str, value: Any) -> str | None:
+    """[REGISTRY/]NAME[:TAG][@sha256:...]; a tag is resolved when a test is made."""
+    if value is None:
+        return None
+    try:
+        parse_reference(value)
+    except BadReference as error:
+        raise SpecError(f"{path}: {error}") from None
+    return value
 
 
 def flag(path: str, value: Any) -> bool:
@@ -129,7 +141,7 @@ def site_names(path: str, value: Any) -> list[str]:
 
 JOB_FIELDS = {
     "command": Field(text, required=True),
-    "image": Field(optional_text),
+    "image": Field(image_reference),
     "environment": Field(environment, default={}),
     "timeout": Field(seconds, default=3600),
     "metrics_file": Field(relative_file, default="metrics.json"),

@@ -59,12 +59,13 @@ def _refusal(test_id: int, target: TestState) -> str:
 def create_test(template: Template, start_at: float, end_at: float, owner: str,
                 sites: Iterable[Site] | None = None, load: dict | None = None,
                 state: TestState = TestState.DRAFT, description: str | None = None,
-                image: str | None = None) -> Test:
+                image: str | None = None, resolved_from: str | None = None) -> Test:
     """A new test holding a copy of the template's settings (and `load` overrides).
 
     `image` replaces the template's payload image. A registry image named by tag
     is resolved to its digest here, once: every job of the test runs that digest
     (registry.pin_for_test; ImageRefused when it cannot be resolved).
+    `resolved_from`: the tag a caller already resolved to `image` (for the log).
 
     The returned test's `warnings` lists what the creator should know (e.g. a
     stress test on an excluded site); each is also in the test log.
@@ -89,7 +90,8 @@ def create_test(template: Template, start_at: float, end_at: float, owner: str,
         add_log(test.id, f"created from template {template.name} in state {state.value} "
                 f"with sites {', '.join(s.name for s in sites)}", actor=owner)
         if pinned != job.image:
-            resolved = f" (tag {wanted} resolved at creation)" if pinned != wanted else ""
+            asked = resolved_from if resolved_from and resolved_from != pinned else wanted
+            resolved = f" (tag {asked} resolved at creation)" if pinned != asked else ""
             add_log(test.id, f"payload image -> {pinned}{resolved}", actor=owner)
         test.warnings = _excluded_site_warnings(test, sites, owner)
     return test

@@ -42,6 +42,8 @@ def test_a_valid_template_is_saved_with_its_job(db):
     ({"job": {"command": "x", "metrics_file": "../escape"}}, "template.job.metrics_file"),
     ({"job": {"command": "x", "environment": {"1X": "a"}}}, "'1X' is not a valid variable name"),
     ({"job": "echo"}, "template.job: must be a mapping"),
+    ({"job": {"command": "x", "image": "Reg:5000/Payload"}}, "template.job.image: "),
+    ({"job": {"command": "x", "image": "r.org/p@sha256:12"}}, "the digest must be sha256:"),
 ])
 def test_invalid_templates_name_the_field_and_save_nothing(db, changes, message):
     make_site("a")

@@ -64,6 +64,7 @@ def test_admin_creates_approved_with_an_image(api):
     ({"template": "stress-ping", "send_for_approval": "no"}, {"send_for_approval"}),
     ({"template": "nightly"}, {"template"}),
     ({"template": "stress-ping", "image": ""}, {"image"}),
+    ({"template": "stress-ping", "image": "Not An/Image"}, {"image"}),
 ])
 def test_bad_bodies_name_their_fields_and_change_nothing(api, body, fields):
     reply = api("POST", "/tests", "alice", json=body)
@@ -163,3 +164,24 @@ def test_hostile_text_comes_back_as_data(api):
     assert Test.get().description == hostile
     assert api("GET", f"/tests/{reply.get_json()['id']}").get_json()["state"] == \
         TestState.UNAPPROVED
+
+
+def test_a_registry_tag_is_resolved_once_at_creation(api, app, registry, pushed_images):
+    """The test keeps REGISTRY/NAME@DIGEST: the API, the test page and the log say so."""
+    image = f"{registry.address}/hc-test/payload:v1"
+    reply = api("POST", "/tests", "root", json={"template": "stress-ping", "image": image})
+    assert reply.status_code == 201, reply.get_json()
+    pinned = f"{registry.address}/hc-test/payload@{pushed_images['v1']}"
+    assert reply.get_json()["image"] == pinned
+    test_id = reply.get_json()["id"]
+    assert api("GET", f"/tests/{test_id}").get_json()["image"] == pinned
+    assert pinned in app.test_client().get(f"/tests/{test_id}").get_data(as_text=True)
+    assert TestLog.select().where(TestLog.message.contains(f"tag {image} resolved")).exists()
+
+
+def test_an_unresolvable_tag_is_a_field_error(api, registry, pushed_images):
+    reply = api("POST", "/tests", "root", json={
+        "template": "stress-ping", "image": f"{registry.address}/hc-test/payload:nope"})
+    assert reply.status_code == 400
+    assert "manifest unknown" in reply.get_json()["fields"]["image"]
+    assert Test.select().count() == 0
