@@ -11,6 +11,7 @@ import os
 import sys
 import time
 
+from appliance import registry
 from appliance.ci import thresholds as thresholds_module
 from appliance.ci.junit import junit_xml
 from appliance.ci.progress import Progress
@@ -89,7 +90,7 @@ def _source(args, site_definitions: list, named: bool):
         if named and args.duration:
             overrides["duration"] = args.duration
         if named and args.image:
-            overrides["image"] = args.image
+            overrides["image"] = registry.pin_for_test(args.image)
         return RemoteSource(args.url, os.environ.get("HC_TOKEN", ""), overrides)
     if args.instance == "container":
         docker_sites = any(site.get("backend") == "docker" for site in site_definitions)
@@ -119,6 +120,10 @@ def _load_document(args) -> tuple[dict, list]:
         if not isinstance(document.get("job"), dict):
             raise SpecError("template.job: must be a mapping")
         document["job"]["image"] = args.image
+    if isinstance(document.get("job"), dict) and isinstance(document["job"].get("image"), str):
+        # Resolved here, where the registry is reachable as the pipeline named it (a
+        # container instance may not reach 127.0.0.1:PORT); the instance keeps the digest.
+        document["job"]["image"] = registry.pin_for_test(document["job"]["image"])
     return document, site_definitions
 
 

@@ -26,7 +26,7 @@ def test_build_push_run_by_digest(tmp_path, registry):
                        ROOT, "examples/ci/payload-check.yaml"),
                    HC=f"{sys.executable} -m appliance")
     done = subprocess.run([os.path.join(ROOT, "examples/ci/build-push-run.sh"), "--duration",
-                           "6s", "--threshold", "efficiency>=0.95", "--threshold",
+                           "12s", "--threshold", "efficiency>=0.95", "--threshold",
                            "mean(metric:events_per_s)>=50"], cwd=tmp_path, env=environ,
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -53,3 +53,18 @@ def test_a_failed_push_is_an_infrastructure_error(tmp_path):
                           env=environ, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "connection refused" in done.stderr, done.stderr
     assert not (tmp_path / "hc-junit.xml").exists()
+
+
+def test_hc_run_with_a_tag_runs_its_digest(tmp_path, registry, pushed_images):
+    DockerCase().ensure()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("HC_")}
+    done = subprocess.run([sys.executable, "-m", "appliance", "run",
+                           os.path.join(ROOT, "examples/ci/payload-check.yaml"), "--image",
+                           f"{registry.address}/hc-test/payload:v2", "--duration", "3s",
+                           "--wait", "--junit", "junit.xml", "--timeout", "2m"],
+                          cwd=tmp_path, env=environ, capture_output=True, text=True,
+                          timeout=180)
+    pinned = f"{registry.address}/hc-test/payload@{pushed_images['v2']}"
+    suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
+    properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert properties["image"] == pinned, done.stdout + done.stderr
