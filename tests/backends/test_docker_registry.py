@@ -38,7 +38,7 @@ def test_many_jobs_of_one_digest_make_one_pull(tmp_path, registry, pushed_images
     specs = [make_spec(tmp_path, "cat /marker; id -u", image=image) for _ in range(5)]
     jobs = {backend.submit(spec): spec.work_dir for spec in specs}
     assert shared.pulls == 1
-    statuses = wait_final(backend, jobs)
+    statuses = wait_final(backend, jobs, timeout=90)
     for backend_id, folder in jobs.items():
         assert statuses[backend_id].state is JobState.COMPLETED
         assert statuses[backend_id].extra["image_digest"] == image, "the registry's digest"
@@ -64,7 +64,7 @@ def test_pull_policies(tmp_path, registry, pushed_images, shared):
     submit("always")
     assert shared.pulls == 2, "always: pulled although present"
     submit("never")
-    statuses = wait_final(_backend(), started)
+    statuses = wait_final(_backend(), started, timeout=90)
     assert {s.state for s in statuses.values()} == {JobState.COMPLETED}
 
 
