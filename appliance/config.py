@@ -202,7 +202,8 @@ _OTHER_KNOWN = {"HC_METRICS_FILE", "HC_JOB_DIR", "HC_REQUIRE_DOCKER", "HC_REQUIR
                 "HC_REQUIRE_REGISTRY", "HC_REQUIRE_PODMAN", "HC_ADMIN_USER", "HC_ADMIN_PASSWORD",
                 "HC_DEMO", "HC_URL", "HC_TOKEN", "HC_TEST_ID", "HC_SITE", "HC_JOB_ID",
                 # compose and image builds (compose.prod.yaml, .env.example)
-                "HC_BASE_IMAGE", "HC_IMAGE_TAG", "HC_PORT", "HC_BIND_ADDRESS",
+                "HC_BASE_IMAGE", "HC_PIP_INDEX_URL", "HC_PIP_EXTRA_INDEX_URL", "HC_IMAGE_TAG",
+                "HC_PORT", "HC_BIND_ADDRESS",
                 "HC_POSTGRES_IMAGE", "HC_SUBMIT_REPLICAS", "HC_INSTANCE"}
 
 
