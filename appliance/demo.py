@@ -1,6 +1,8 @@
 """Demo data for a first look: local sites, a functional template that starts
-producing tests at once, a stress template ready to launch. Loading twice
-changes nothing."""
+producing tests at once (the server agent starts its test on its first rounds),
+a stress template ready to launch, and the first steps to take. `scripts/dev`
+and `docker compose up` load it (HC_DEMO=1, their default; HC_DEMO=0 leaves it
+out). Loading twice changes nothing."""
 from __future__ import annotations
 
 from appliance.documents import check_site, save_template
@@ -37,3 +39,17 @@ def load() -> str:
             save_template(dict(document))
             added.append(document["name"])
     return "added " + ", ".join(added) if added else "already loaded"
+
+
+def enabled(environ) -> bool:
+    """The demo is loaded only when asked for (HC_DEMO=1): a production start stays empty."""
+    return environ.get("HC_DEMO") == "1"
+
+
+def first_steps(admin: str | None) -> list[str]:
+    """What a newcomer does first, printed at start-up (the README says the same)."""
+    login = f"log in as {admin} (HC_ADMIN_PASSWORD)" if admin else "log in"
+    return [f"demo: {login}; the front page lists the test of demo-functional under "
+            "'Functional tests in progress' (click its id: jobs, plots, log)",
+            "demo: then New stress test -> demo-stress -> Submit for approval (an admin may tick "
+            "'approve at once'), and watch it run on the three demo sites"]

@@ -71,8 +71,10 @@ def bootstrap(args, settings: Config) -> int:
     message = ensure_admin(development=settings.dev)
     if message:
         print(f"hc bootstrap: {message}", flush=True)
-    if os.environ.get("HC_DEMO") == "1":
+    if demo.enabled(os.environ):
         print(f"hc bootstrap: demo data: {demo.load()}", flush=True)
+        for line in demo.first_steps(os.environ.get("HC_ADMIN_USER")):
+            print(f"hc bootstrap: {line}", flush=True)
     return 0
 
 
