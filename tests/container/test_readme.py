@@ -137,7 +137,7 @@ def test_scripts_dev_opens_on_the_demo(dev):
     page = get(dev + "/")
     assert "demo-functional" in page and "demo-simulated" in page
     # The README: log in as admin / admin; then "New stress test" is there to click.
-    login = re.search(r"log in as \*\*(\w+) / (\w+)\*\*", readme())
+    login = re.search(r"\*\*log in as (\w+) / (\w+)\*\*", readme())
     assert login, "the README's first screen says how to log in"
     page = log_in(dev, login.group(1), login.group(2))
     assert "New stress test" in page and f"/tests/{tests[0]['id']}" in page
