@@ -53,7 +53,8 @@ def timed_up(clone: str, environ: dict, up: str, project: str) -> float:
 
 def main() -> None:
     tool = compose()
-    up = command("docker compose up").replace("docker compose", tool, 1)
+    # The README's line without its comment, so that options can follow.
+    up = command("docker compose up").split("#")[0].strip().replace("docker compose", tool, 1)
     project = f"hcbench{secrets.token_hex(3)}"
     environ = {k: v for k, v in os.environ.items() if not k.startswith("HC_")}
     environ.update(COMPOSE_PROJECT_NAME=project, HC_IMAGE_TAG=f"bench-{project}",
