@@ -12,7 +12,7 @@ from tests.backends.docker_case import IMAGE, DockerCase
 from tests.backends.slurm_cluster import SlurmCase
 from tests.integration.harness import running_appliance, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PAYLOAD = 'sleep 1; echo \'{"ok": 1}\' > "$HC_METRICS_FILE"; exit 0'
 
 

@@ -13,7 +13,7 @@ from appliance.throwaway import ThrowawayInstance
 from tests.container.conftest import IMAGE_TAG, ROOT, accounting, docker
 from tests.integration.harness import wait_for
 
-pytestmark = pytest.mark.container
+pytestmark = [pytest.mark.container, pytest.mark.slow]  # the image is built first
 
 STRESS = {"name": "stress", "duration": "10s", "sites": ["local-1", "local-2"],
           "load": {"max_running": 2}, "job": {"command": "sleep 1; echo done"}}

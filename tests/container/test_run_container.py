@@ -12,7 +12,7 @@ import pytest
 
 from tests.integration.test_run import RUN_FILE
 
-pytestmark = pytest.mark.container
+pytestmark = [pytest.mark.container, pytest.mark.slow]  # the image is built first
 
 
 # A container instance needs a few seconds more than local processes to get going.

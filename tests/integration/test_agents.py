@@ -52,6 +52,7 @@ def _check_work_area(appliance, test_id: int) -> dict:
     return counts
 
 
+@pytest.mark.slow
 def test_stress_test_runs_end_to_end(appliance):
     sites = _local_sites(appliance, 3)
     command = 'sleep 1; echo "{\\"answer\\": 42}" > "$HC_METRICS_FILE"'
@@ -92,6 +93,7 @@ def test_functional_template_keeps_recreating_its_test(appliance):
         assert test.jobs_completed >= 2, f"test {test.id} ran no job per site"
 
 
+@pytest.mark.slow
 def test_a_dead_submit_hosts_test_is_finished_by_another(appliance):
     sites = _local_sites(appliance, 2)
     _template(appliance, "stress", sites, "sleep 1")
@@ -111,6 +113,7 @@ def test_a_dead_submit_hosts_test_is_finished_by_another(appliance):
     assert counts.get("completed", 0) >= 10
 
 
+@pytest.mark.slow
 def test_kill_9_and_restart_loses_nothing(appliance):
     sites = _local_sites(appliance, 3)
     _template(appliance, "stress", sites, "sleep 0.5", max_running=5)
@@ -137,6 +140,7 @@ def test_kill_9_and_restart_loses_nothing(appliance):
             assert os.path.exists(os.path.join(folder, "status"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("appliance", ["postgres"], indirect=True)
 def test_agents_survive_a_database_restart(appliance, postgres_url):
     postgres = postgres_url

@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import ARTIFACTS
 from tests.integration.test_run import hc_run
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_report_renders_in_a_browser(browser, tmp_path):
     result = hc_run(tmp_path, "--wait", "--threshold", "site:ci-b:failed==0",
                     "--report", "report.html")

@@ -11,7 +11,7 @@ from appliance.models import Test
 from tests.conftest import ARTIFACTS, free_port
 from tests.integration.harness import running_appliance, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
