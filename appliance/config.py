@@ -34,6 +34,18 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
+_UNIT_BYTES = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """'4096' -> 4096, '256M' -> 268435456, '1G' / '1GiB' -> 1073741824 (binary units)."""
+    match = _SIZE.match(str(text))
+    if not match:
+        raise BadInput(f"{text!r} is not a size: give bytes like 4096, or 500M, 2G")
+    return int(match.group(1)) * _UNIT_BYTES[match.group(2).upper()]
+
+
 def _positive_duration(text: str) -> float:
     seconds = parse_duration(text)
     if seconds <= 0:
@@ -112,6 +124,13 @@ SETTINGS = (
             _positive_duration),
     Setting("submit_batch", "500", "jobs", "most jobs one site gets per submit iteration",
             _positive_int),
+    Setting("work_min_free", "256M", "bytes",
+            "submit agent: below this much free space on the work volume it creates no jobs "
+            "(it keeps tracking the running ones); K, M, G suffixes", parse_size),
+    Setting("backend_timeout", None, "s",
+            "longest a backend command (sbatch, squeue, ...) may take; at most half of "
+            "HC_AGENT_DEAD_AFTER; default 10 or half of it, whichever is less",
+            _positive_duration),
     Setting("db_wait", "60", "s", "how long to wait for the database at start",
             _positive_duration),
     Setting("web_bind", "127.0.0.1:8000", "host:port", "address of the web UI", _text),
@@ -146,6 +165,8 @@ class Config:
     poll_interval: float
     site_check_interval: float
     submit_batch: int
+    work_min_free: int
+    backend_timeout: float
     db_wait: float
     web_bind: str
     web_workers: int
@@ -191,6 +212,12 @@ def _derive(values: dict) -> dict:
         raise ConfigError(
             "HC_AGENT_DEAD_AFTER must be longer than HC_HEARTBEAT_INTERVAL, or live agents "
             "would be taken for dead (a few heartbeats, e.g. 6x, is usual)")
+    if values["backend_timeout"] is None:
+        values["backend_timeout"] = min(10.0, values["agent_dead_after"] / 2)
+    if values["backend_timeout"] > values["agent_dead_after"] / 2:
+        raise ConfigError(
+            "HC_BACKEND_TIMEOUT must be well below HC_AGENT_DEAD_AFTER (at most half), or one "
+            "hanging batch command would make a live agent look dead")
     if not values["database_url"].startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError("HC_DATABASE_URL: must start with sqlite:/// or postgresql://")
     return values

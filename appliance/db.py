@@ -126,11 +126,36 @@ def with_reconnect(function, attempts: int = 30, pause: float = 1.0):
         try:
             return function()
         except (peewee.OperationalError, peewee.InterfaceError) as error:
-            if attempt == attempts - 1:
+            if attempt == attempts - 1 or not connection_broken(error):
                 raise
             log.warning("database error (%s); reconnecting", str(error).strip()[:200])
             _reset_connection()
             time.sleep(pause)
+
+
+def connection_broken(error: Exception) -> bool:
+    """Is `error` the connection failing (reconnect and retry), rather than a query
+    the database refused (a bug or bad data: retrying it would fail forever)?
+
+    SQLite reports both as OperationalError ("malformed JSON" as much as "disk I/O
+    error"), so the connection itself is asked: if it still answers, the query was
+    at fault. A busy SQLite ("database is locked") is worth retrying.
+    """
+    if isinstance(error, peewee.InterfaceError):
+        return True
+    if not isinstance(error, peewee.OperationalError):
+        return False
+    text = str(error).lower()
+    if "locked" in text or "busy" in text:
+        return True
+    db = database.obj
+    try:
+        if db.in_transaction():
+            return True  # cannot probe inside the caller's transaction; let it unwind
+        db.execute_sql("SELECT 1")
+    except Exception:
+        return True
+    return False
 
 
 def _reset_connection() -> None:

@@ -40,3 +40,11 @@ def check_span(start: float, end: float) -> None:
             raise FieldErrors({what: "must lie between 2000-01-01 and 2100-01-01 (UTC)"}) from None
     if end - start > MAX_SECONDS:
         raise FieldErrors({"end": f"a test may last at most {MAX_SECONDS // 86400} days"})
+
+# What a payload or a site hands back is read up to these sizes (appliance/payload.py).
+MAX_METRICS_BYTES = 64 * 1024   # a payload's metrics file
+MAX_METRICS = 100               # numbers in one metrics file
+MAX_METRIC_NAME = 100           # characters of one metric's name
+MAX_STATUS_BYTES = 4096         # a job's status file (local and docker backends)
+MAX_OUTPUT_BYTES = 64 * 1024**2  # stdout or stderr collected from a container
+MAX_REASON = 2000               # characters of a failure reason kept on a job

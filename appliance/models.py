@@ -19,7 +19,9 @@ class JSONField(pw.TextField):
     """JSON in a text column: portable across SQLite and PostgreSQL."""
 
     def db_value(self, value):
-        return None if value is None else json.dumps(value, sort_keys=True)
+        # allow_nan=False: NaN and Infinity are not JSON and break the database's JSON
+        # functions (appliance/payload.py keeps them out; this is the last guard).
+        return None if value is None else json.dumps(value, sort_keys=True, allow_nan=False)
 
     def python_value(self, value):
         return None if value is None else json.loads(value)
@@ -206,6 +208,7 @@ class Agent(BaseModel):
     heartbeat_at = pw.DoubleField()
     load = pw.IntegerField(default=0)  # active jobs for submit agents
     stopped_at = pw.DoubleField(null=True)
+    problem = pw.TextField(null=True)  # what keeps it from all of its work (a full disk)
 
     class Meta:
         indexes = ((("role", "host"), True),)

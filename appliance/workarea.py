@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 
+from appliance import payload
+
 SPEC_FILE = "spec.json"
 TEST_FILE = "test.json"
 
@@ -37,18 +39,7 @@ def write_json(path: str, data: dict) -> None:
 
 def read_metrics(path: str) -> tuple[dict | None, str | None]:
     """The numbers of the JSON object a payload wrote; (None, problem) when unusable."""
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
-        return None, None
-    except (OSError, ValueError) as error:
-        return None, f"metrics file unreadable: {error}"
-    if not isinstance(data, dict):
-        return None, "metrics file does not hold a JSON object"
-    numbers = {str(k): v for k, v in data.items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return numbers, None
+    return payload.read_metrics(path)
 
 
 def job_folders(work_dir: str, test_id: int) -> dict[int, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from appliance import workarea
+from appliance import payload, workarea
 from appliance.backends.base import JobSpec, JobStatus
 from appliance.db import database
 from appliance.models import Job, Site, Test, TestSite
@@ -49,9 +49,44 @@ def jobs_by_id(ids: list[int]) -> list[ActiveJob]:
     return [ActiveJob(*row) for row in Job.select(*_ACTIVE_COLUMNS).where(Job.id.in_(ids)).tuples()]
 
 
+# Jobs given up (killed, lost) whose real outcome may still arrive: looked at again
+# for this long after, at most this many per look (appliance/agents/submit.py).
+LATE_WINDOW = 600.0  # s
+LATE_BATCH = 5000
+CORRECTABLE = (JobState.KILLED.value, JobState.LOST.value)
+
+
+def recently_given_up(test_ids: list[int], since: float) -> list[tuple[int, int, ActiveJob]]:
+    """[(test id, site id, job)] of jobs killed or lost since `since` that a backend
+    may still report on (they have a backend id and a folder)."""
+    if not test_ids:
+        return []
+    rows = (Job.select(Job.test, Job.site, *_ACTIVE_COLUMNS)
+            .where(Job.test.in_(test_ids), Job.state.in_(CORRECTABLE), Job.ended_at >= since,
+                   Job.backend_id.is_null(False))
+            .order_by(Job.ended_at.desc()).limit(LATE_BATCH).tuples())
+    return [(test_id, site_id, ActiveJob(*rest)) for test_id, site_id, *rest in rows]
+
+
+def correct_outcomes(corrections: list[tuple[ActiveJob, JobStatus]], now: float,
+                     metrics_file: str) -> list[int]:
+    """Record the real outcome (completed, failed) of jobs recorded killed or lost,
+    learnt later (a status file written as the kill arrived); the ids corrected."""
+    corrected = []
+    with database.atomic():
+        for job, status in corrections:
+            if status.state not in (JobState.COMPLETED, JobState.FAILED):
+                continue
+            values = _final_values(job, status, now, metrics_file)
+            if guarded_update(job.id, values, list(CORRECTABLE)):
+                corrected.append(job.id)
+    return corrected
+
+
 def create_pending(test: Test, test_site: TestSite, site: Site, count: int, now: float,
-                   host: str, work_dir: str) -> list[JobSpec]:
-    """Insert `count` pending jobs (committed), make their folders, return their specs.
+                   host: str, work_dir: str) -> tuple[list[JobSpec], list[tuple[JobSpec, str]]]:
+    """Insert `count` pending jobs (committed), make their folders; return the specs
+    ready to submit and [(spec, reason)] of those whose folder could not be written.
 
     The attempt numbers are claimed with one UPDATE ... RETURNING that also checks
     the job cap, so two agents racing for a test cannot reuse numbers or pass the cap.
@@ -64,23 +99,27 @@ def create_pending(test: Test, test_site: TestSite, site: Site, count: int, now:
                    .returning(TestSite.jobs_created).tuples().execute())
         claimed = [row[0] for row in claimed]
         if not claimed:
-            return []
+            return [], []
         test_site.jobs_created = claimed[0]
         first = claimed[0] - count + 1
         rows = [dict(test=test.id, site=site.id, attempt=first + n, state=JobState.PENDING.value,
                      created_at=now, submit_host=host) for n in range(count)]
         ids = [row[0] for row in Job.insert_many(rows).returning(Job.id).tuples().execute()]
-    specs = []
+    specs, unwritten = [], []
     for job_id, row in zip(ids, rows, strict=False):
         folder = workarea.job_dir(work_dir, test.id, site.name, job_id)
         spec = JobSpec(job_id=job_id, test_id=test.id, site=site.name, attempt=row["attempt"],
                        command=test.command, image=test.image, environment=test.environment,
                        timeout=test.timeout, work_dir=folder,
                        metrics_file=os.path.join(folder, test.metrics_file))
-        os.makedirs(folder, exist_ok=True)
-        workarea.write_json(os.path.join(folder, workarea.SPEC_FILE), spec.__dict__)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            workarea.write_json(os.path.join(folder, workarea.SPEC_FILE), spec.__dict__)
+        except OSError as error:  # a full or read-only work area: this job fails, saying why
+            unwritten.append((spec, f"cannot write the job folder: {error.strerror or error}"))
+            continue
         specs.append(spec)
-    return specs
+    return specs, unwritten
 
 
 def guarded_update(job_id: int, values: dict, sources: list[str]) -> int:
@@ -144,32 +183,49 @@ def _apply(job: ActiveJob, status: JobStatus, now: float, metrics_file: str) -> 
     target = status.state
     if target.value == job.state:
         return 0
+    values = _final_values(job, status, now, metrics_file)
+    return guarded_update(job.id, values, [s.value for s in job_sources(target)])
+
+
+def _final_values(job: ActiveJob, status: JobStatus, now: float, metrics_file: str) -> dict:
+    """The columns a status sets, its numbers checked (a backend may say anything)."""
+    target = status.state
     values: dict = {"state": target.value}
-    started = job.started_at or status.started_at
+    started = job.started_at or payload.finite_number(status.started_at)
     if started is not None and job.submitted_at is not None:
         # Batch systems report whole seconds: never before the submission we timed.
         started = max(started, job.submitted_at)
     if target is JobState.RUNNING:
         values["started_at"] = started or now
     if target in JOB_FINAL:
-        ended = status.ended_at or now
-        values.update(ended_at=ended, exit_code=status.exit_code, reason=status.reason,
-                      cpu_seconds=status.cpu_seconds)
+        ended = payload.finite_number(status.ended_at) or now
+        values.update(ended_at=ended, exit_code=_bounded_int(status.exit_code),
+                      reason=None if status.reason is None else payload.shorten(status.reason),
+                      cpu_seconds=payload.finite_number(status.cpu_seconds))
         values.update({k: v for k, v in status.extra.items() if k in STORED_EXTRAS})
         if started is not None:
             values.update(started_at=started, wall_seconds=max(0.0, ended - started))
         values.update(_metrics(job, status, metrics_file))
-    return guarded_update(job.id, values, [s.value for s in job_sources(target)])
+    return values
+
+
+def _bounded_int(value) -> int | None:
+    """An exit code that fits the column (a backend reply may say anything)."""
+    return value if isinstance(value, int) and -2**31 <= value < 2**31 else None
 
 
 def _metrics(job: ActiveJob, status: JobStatus, metrics_file: str) -> dict:
     if status.metrics is not None:
-        return {"metrics": status.metrics}
+        try:
+            return {"metrics": payload.clean_metrics(status.metrics)}
+        except payload.PayloadError as error:
+            return {"metrics": None, "reason": str(error), "state": JobState.FAILED.value}
     if not job.work_dir:
         return {}
     metrics, problem = workarea.read_metrics(os.path.join(job.work_dir, metrics_file))
     if problem and status.state is JobState.COMPLETED:
-        return {"metrics": None, "reason": problem}
+        # The payload said it succeeded but handed back garbage: it did not.
+        return {"metrics": None, "reason": problem, "state": JobState.FAILED.value}
     return {"metrics": metrics} if metrics is not None else {}
 
 

@@ -1,12 +1,14 @@
 """The dumb runner around an agent's `loop_once(now)`.
 
 It sleeps on an Event so a stop signal wakes it at once, logs whatever escapes
-an iteration and carries on, writes the heartbeat, and always runs teardown.
+an iteration and carries on, writes the heartbeat from its own thread (so a slow
+iteration does not make a live agent look dead), and always runs teardown.
 Signal handlers only set flags: the first SIGTERM/SIGINT finishes the current
 iteration and stops; a second one stops at once.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -20,6 +22,8 @@ from appliance.db import database, with_reconnect
 from appliance.models import Agent
 
 log = logging.getLogger(__name__)
+# s: an iteration running longer than this has hung; its heartbeat stops.
+STALL_LIMIT = 600.0
 
 
 class Heartbeat:
@@ -44,10 +48,12 @@ class Heartbeat:
                                                  Agent.host == self.host).execute()
         self.last_beat = now
 
-    def beat(self, now: float, load: int, force: bool = False) -> None:
+    def beat(self, now: float, load: int, force: bool = False, problem: str | None = None
+             ) -> None:
         if not force and now - self.last_beat < self.interval:
             return
-        (Agent.update(heartbeat_at=now, load=load, pid=os.getpid(), stopped_at=None)
+        (Agent.update(heartbeat_at=now, load=load, pid=os.getpid(), stopped_at=None,
+                      problem=problem)
          .where(Agent.role == self.role, Agent.host == self.host).execute())
         self.last_beat = now
 
@@ -85,22 +91,52 @@ class Runner:
         agent = self.agent
         with_reconnect(lambda: agent.heartbeat.start(self.clock()))
         log.info("%s agent on %s started (pid %d)", agent.role, agent.heartbeat.host, os.getpid())
+        beating = threading.Thread(target=self._beat_while_running, name="heartbeat",
+                                   daemon=True)
+        beating.start()
         try:
             while not self.stopping.is_set():
                 wait = self._iterate()
                 self.stopping.wait(wait)
         finally:
+            self.stopping.set()
+            beating.join(timeout=10)
             self._teardown()
 
     def _iterate(self) -> float:
         agent = self.agent
+        self._iteration_started = time.monotonic()
         try:
-            wait = with_reconnect(lambda: agent.loop_once(self.clock()))
-            with_reconnect(lambda: agent.heartbeat.beat(self.clock(), agent.load()))
-            return wait
+            return with_reconnect(lambda: agent.loop_once(self.clock()))
         except Exception:
             log.exception("%s agent iteration failed; retrying", agent.role)
             return 2.0
+        finally:
+            self._iteration_started = None
+
+    _iteration_started: float | None = None
+
+    def _beat_while_running(self) -> None:
+        """The heartbeat, in its own thread (and database connection): it says the agent
+        is alive even while one iteration waits on a slow backend. An iteration stuck
+        for longer than STALL_LIMIT stops it, so a wedged agent is taken over."""
+        agent, beat = self.agent, self.agent.heartbeat
+        while not self.stopping.wait(beat.interval):
+            started = self._iteration_started
+            if started is not None and time.monotonic() - started > STALL_LIMIT:
+                log.error("%s agent: one iteration has run for %.0f s; heartbeat withheld",
+                          agent.role, time.monotonic() - started)
+                continue
+            try:
+                beat.beat(self.clock(), agent.load(), force=True,
+                          problem=getattr(agent, "problem", None))
+            except Exception as error:  # the database is away: say so, keep trying
+                log.warning("%s agent: heartbeat not written: %s", agent.role,
+                            str(error).strip()[:300])
+                with contextlib.suppress(Exception):
+                    database.close()
+        with contextlib.suppress(Exception):
+            database.close()
 
     def _teardown(self) -> None:
         agent = self.agent

@@ -10,9 +10,11 @@ host's tests) simply carries on: that is re-adoption.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import os
+import threading
 import time
 
 import peewee
@@ -21,8 +23,10 @@ from appliance import sitecheck, workarea
 from appliance.agents import jobbook, load
 from appliance.agents.jobbook import ActiveJob
 from appliance.agents.runner import Heartbeat
+from appliance.agents.spaceguard import SpaceGuard
 from appliance.backends import Backend, BackendError, SettingsError, make_backend
 from appliance.config import Config
+from appliance.db import connection_broken, database
 from appliance.lifecycle import TransitionRefused, add_log, move_test
 from appliance.models import Job, Site, Test, TestSite
 from appliance.reports import summary
@@ -37,8 +41,10 @@ from appliance.states import (
 )
 
 log = logging.getLogger(__name__)
-KILL_ATTEMPTS = 5  # failed kills of a job before it is given up as lost
+KILL_ATTEMPTS = 5  # failed kills (or recoveries) of a job before it is given up as lost
 DATABASE_ERRORS = (peewee.OperationalError, peewee.InterfaceError)
+LATE_LOOK_INTERVAL = 5.0  # s between looks for outcomes of jobs already given up
+BACKOFF_FIRST, BACKOFF_MAX = 5.0, 300.0  # s: a site whose backend keeps timing out
 
 
 class SubmitAgent:
@@ -55,33 +61,74 @@ class SubmitAgent:
         self._busy = False
         self._noted: set[tuple] = set()
         self._next_site_check = 0.0
+        self._site_checks: threading.Thread | None = None
+        self._next_late_look = 0.0
+        self._recover_failures: collections.Counter = collections.Counter()
+        self._backoff: dict[int, tuple[float, float]] = {}  # site id: (until, delay)
+        self._load = 0
+        self.space = SpaceGuard(config.work_dir, config.work_min_free)
+        self.problem: str | None = None  # the heartbeat carries it to the pages
 
     # -- the loop ---------------------------------------------------------
 
     def loop_once(self, now: float) -> float:
-        """One pass over this host's tests; returns seconds until the next is useful."""
+        """One pass over this host's tests; returns seconds until the next is useful.
+
+        A failure in one test or site is logged and costs only that test or site
+        this iteration; only a broken database connection escapes (the runner
+        reconnects).
+        """
         self._in_flight = 0
         self._busy = False
+        self.space.check()
+        self.problem = self.space.problem
         # A list, not an open cursor: with SQLite an open read makes every write of
         # this iteration fail ("database is locked") once another process commits.
         tests = list(Test.select().where(Test.submit_host == self.host,
                                          Test.state.in_([s.value for s in TEST_ON_SUBMIT_HOST]))
                      .order_by(Test.id))
         for test in tests:
-            try:
-                self._work_on(test, now)
-            except TransitionRefused as refused:  # changed under us (cancel, reassignment)
-                log.info("test %s: %s", test.id, refused)
-            except DATABASE_ERRORS:
-                raise  # the runner reconnects and retries the iteration
-            except Exception:  # one broken test must not starve the others
-                log.exception("test %s: iteration failed; retrying next time", test.id)
-        self._kill_jobs_of_ended_tests(now)
+            self._guarded(f"test {test.id}", self._work_on, test, now)
+        self._guarded("ended tests", self._kill_jobs_of_ended_tests, now)
+        self._guarded("late outcomes", self._look_late, now)
+        for test_id in self.space.reopened_for():
+            add_log(test_id, "work area has space again: jobs resume", Severity.WARNING,
+                    f"submit:{self.host}", at=now)
         self._forget_all_but({test.id for test in tests})
-        if now >= self._next_site_check:
-            sitecheck.check_due(self.host, self.config.site_check_interval, now)
-            self._next_site_check = now + self.config.site_check_interval
+        self._check_sites_in_background(now)
+        self._load = self._in_flight
         return 0.0 if self._busy else self._wait(now)
+
+    def _guarded(self, what: str, function, *args) -> None:
+        try:
+            function(*args)
+        except TransitionRefused as refused:  # changed under us (cancel, reassignment)
+            log.info("%s: %s", what, refused)
+        except DATABASE_ERRORS as error:
+            if connection_broken(error):
+                raise  # the runner reconnects and retries the iteration
+            log.exception("%s: the database refused a query; retrying next time", what)
+        except Exception:  # one broken test must not starve the others
+            log.exception("%s: iteration failed; retrying next time", what)
+
+    def _check_sites_in_background(self, now: float) -> None:
+        """Site checks run in their own thread: a slow check never delays jobs."""
+        if now < self._next_site_check or (self._site_checks and self._site_checks.is_alive()):
+            return
+        self._next_site_check = now + self.config.site_check_interval
+        self._site_checks = threading.Thread(target=self._check_sites, args=(now,),
+                                             name="site-checks", daemon=True)
+        self._site_checks.start()
+
+    def _check_sites(self, now: float) -> None:
+        try:
+            sitecheck.check_due(self.host, self.config.site_check_interval, now)
+        except Exception:
+            log.exception("site checks failed; they run again in %.0f s",
+                          self.config.site_check_interval)
+        finally:
+            with contextlib.suppress(Exception):  # the thread's own connection
+                database.close()
 
     def _forget_all_but(self, test_ids: set[int]) -> None:
         """Drop what was remembered about tests no longer served here."""
@@ -89,7 +136,7 @@ class SubmitAgent:
         self._noted = {key for key in self._noted if key[0] in test_ids}
 
     def load(self) -> int:
-        return self._in_flight
+        return self._load
 
     def teardown(self) -> None:
         # Jobs keep running: whoever runs this host's tests next re-adopts them.
@@ -113,7 +160,7 @@ class SubmitAgent:
             return
         done = True
         for test_site, site in self._sites_of(test):
-            done &= self._serve_site(test, test_site, site, now)
+            done &= self._serve_site_guarded(test, test_site, site, now)
         if TestState(test.state) is TestState.SUBMITTING:
             self._move(test, TestState.RUNNING, now)
         if done:
@@ -143,9 +190,8 @@ class SubmitAgent:
         for _, site in self._sites_of(test):
             jobs = jobbook.active_jobs(test.id, site.id)
             if jobs:
-                backend = self._backend(site)
-                self._end(backend, jobs, JobState.KILLED, "still active at the end of the test",
-                          now)
+                self._guarded(f"test {test.id} site {site.name}", self._kill_the_rest, test,
+                              site, jobs, "still active at the end of the test", now)
         if jobbook.active_jobs(test.id):
             self._busy = True  # a kill failed; try again next iteration
             return
@@ -153,6 +199,27 @@ class SubmitAgent:
         self._move(test, TestState.COMPLETED, now, reason)
 
     # -- one site of a test -------------------------------------------------
+
+    def _serve_site_guarded(self, test: Test, test_site: TestSite, site: Site,
+                            now: float) -> bool:
+        """_serve_site, but a site that fails costs only itself; one whose backend
+        times out is left alone for a while (back-off), its jobs still counted."""
+        until, delay = self._backoff.get(site.id, (0.0, 0.0))
+        if now < until:
+            self._in_flight += len(jobbook.active_jobs(test.id, site.id))
+            return False
+        try:
+            done = self._serve_site(test, test_site, site, now)
+        except BackendError as error:
+            if not _timed_out(error):
+                raise
+            delay = min(BACKOFF_MAX, max(BACKOFF_FIRST, delay * 2))
+            self._backoff[site.id] = (now + delay, delay)
+            self._note_once(test, site, f"site {site.name}: its backend timed out ({error}); "
+                            f"backing off, next try in {delay:.0f} s")
+            return False
+        self._backoff.pop(site.id, None)
+        return done
 
     def _serve_site(self, test: Test, test_site: TestSite, site: Site, now: float) -> bool:
         """Poll, enforce timeouts, keep the load. True when the site is finished."""
@@ -176,6 +243,11 @@ class SubmitAgent:
         if site.status == SiteStatus.OFFLINE.value:
             self._note_once(test, site, f"site {site.name} is offline: no jobs sent")
             return False
+        if self.space.problem is not None:
+            message = self.space.closed_for(test.id)
+            if message:
+                add_log(test.id, message, Severity.WARNING, f"submit:{self.host}", at=now)
+            return False
         count = load.jobs_to_submit(test_site.max_running, test_site.min_queue_depth,
                                     test_site.resubmit, test_site.job_cap, len(jobs),
                                     test_site.jobs_created, self.config.submit_batch)
@@ -186,22 +258,31 @@ class SubmitAgent:
         return False
 
     def _submit(self, test, test_site, site, backend: Backend, count: int, now: float) -> None:
-        specs = jobbook.create_pending(test, test_site, site, count, now, self.host,
-                                       self.config.work_dir)
-        submitted, failed = [], []
-        for spec in specs:
+        specs, failed = jobbook.create_pending(test, test_site, site, count, now, self.host,
+                                               self.config.work_dir)
+        submitted, timed_out = [], None
+        for number, spec in enumerate(specs):
             try:
                 when = time.time()
                 submitted.append((spec.job_id, backend.submit(spec), spec.work_dir, when))
             except BackendError as error:
-                failed.append((spec, str(error)))
+                if _timed_out(error):
+                    # It may have been submitted all the same: left pending, recovered by
+                    # its name next time (_adopt_interrupted); the rest are not tried.
+                    timed_out = error
+                    failed += [(rest, f"not submitted: the backend timed out ({error})")
+                               for rest in specs[number + 1:]]
+                    break
+                failed.append((spec, f"submit failed: {error}"))
         refused = jobbook.record_submitted(submitted, backend.starts_immediately)
         if refused:  # decided meanwhile by someone else: do not let them run untracked
             backend.kill({bid: folder for jid, bid, folder, _ in submitted if jid in refused})
         for spec, message in failed:
             job = ActiveJob(spec.job_id, JobState.PENDING.value, None, spec.work_dir, None, None,
                             now, spec.attempt)
-            jobbook.end_jobs([job], JobState.FAILED, f"submit failed: {message}", now)
+            jobbook.end_jobs([job], JobState.FAILED, message, now)
+        if timed_out is not None:
+            raise timed_out  # the site is backed off (_serve_site_guarded)
         if len(submitted) == count == self.config.submit_batch:
             self._busy = True  # more may be wanted at once
 
@@ -212,9 +293,20 @@ class SubmitAgent:
         if not interrupted:
             return jobs
         adopted, vanished = [], []
+        unsettled = []
         for job in interrupted:
             folder = job.work_dir or self._folder_of(job)
-            backend_id = backend.recover(folder) if os.path.isdir(folder) else None
+            try:
+                backend_id = backend.recover(folder) if os.path.isdir(folder) else None
+            except BackendError as error:  # asked again next time; given up after a few
+                self._recover_failures[job.id] += 1
+                if self._recover_failures[job.id] >= KILL_ATTEMPTS:
+                    jobbook.end_jobs([job], JobState.LOST, f"could not be recovered from "
+                                     f"{backend.name}: {error}", now)
+                else:
+                    log.warning("job %s: recovery failed: %s", job.id, error)
+                    unsettled.append(job)
+                continue
             if backend_id:
                 adopted.append((job.id, backend_id, folder, job.created_at))
             else:
@@ -226,7 +318,7 @@ class SubmitAgent:
         log.info("re-adopted %d interrupted submissions, %d never started", len(adopted),
                  len(vanished))
         settled = [j for j in jobs if j not in interrupted]
-        return settled + jobbook.jobs_by_id([job_id for job_id, *_ in adopted])
+        return settled + unsettled + jobbook.jobs_by_id([job_id for job_id, *_ in adopted])
 
     def _folder_of(self, job: ActiveJob) -> str:
         row = Job.select(Job.test, Site.name).join(Site).where(Job.id == job.id).tuples().get()
@@ -241,6 +333,8 @@ class SubmitAgent:
             statuses = backend.poll({bid: j.work_dir for bid, j in at_backend.items()})
         except BackendError as error:
             log.warning("test %s: poll of %s failed: %s", test.id, backend.name, error)
+            if _timed_out(error):
+                raise  # the site is backed off (_serve_site_guarded)
             return jobs
         changes = [(at_backend[bid], status) for bid, status in statuses.items()
                    if bid in at_backend and status.state.value != at_backend[bid].state]
@@ -284,9 +378,48 @@ class SubmitAgent:
         for test_id, site_id in list(rows):
             test = Test.get_by_id(test_id)
             jobs = jobbook.active_jobs(test_id, site_id)
-            reason = f"test {test.state}"
-            self._end(self._backend(Site.get_by_id(site_id)), jobs, JobState.KILLED, reason, now)
+            self._kill_the_rest(test, Site.get_by_id(site_id), jobs, f"test {test.state}", now)
             summary.refresh(test_id, now, final=True)
+
+    def _kill_the_rest(self, test: Test, site: Site, jobs: list[ActiveJob], reason: str,
+                       now: float) -> None:
+        """A last look first: a job that already ended is recorded as it ended; only
+        what still runs is killed (and looked at again later: _look_late)."""
+        backend = self._backend(site)
+        jobs = self._adopt_interrupted(backend, jobs, now)
+        jobs = self._poll(test, backend, jobs, now)
+        if jobs:
+            self._end(backend, jobs, JobState.KILLED, reason, now)
+
+    def _look_late(self, now: float) -> None:
+        """Jobs recorded killed or lost whose real outcome arrived afterwards (a status
+        file written as the kill reached it): the record is corrected and logged."""
+        if now < self._next_late_look:
+            return
+        self._next_late_look = now + LATE_LOOK_INTERVAL
+        tests = dict(Test.select(Test.id, Test.metrics_file)
+                     .where(Test.submit_host == self.host,
+                            Test.end_at >= now - jobbook.LATE_WINDOW).tuples())
+        by_site = collections.defaultdict(list)
+        for test_id, site_id, job in jobbook.recently_given_up(list(tests),
+                                                               now - jobbook.LATE_WINDOW):
+            by_site[(test_id, site_id)].append(job)
+        for (test_id, site_id), jobs in by_site.items():
+            backend = self._backend(Site.get_by_id(site_id))
+            try:
+                statuses = backend.poll({j.backend_id: j.work_dir for j in jobs})
+            except BackendError:
+                continue
+            known = {j.backend_id: j for j in jobs}
+            corrected = jobbook.correct_outcomes(
+                [(known[bid], status) for bid, status in statuses.items() if bid in known],
+                now, tests[test_id])
+            if corrected:
+                shown = ", ".join(str(i) for i in corrected[:20])
+                add_log(test_id, f"{len(corrected)} job(s) recorded killed or lost had ended "
+                        f"on their own: record corrected from their status (jobs {shown}"
+                        f"{' ...' if len(corrected) > 20 else ''})", Severity.WARNING,
+                        f"submit:{self.host}", at=now)
 
     # -- helpers ----------------------------------------------------------
 
@@ -296,6 +429,7 @@ class SubmitAgent:
         cached = self._backends.get(site.id)
         if cached is None or cached[0] != fingerprint:
             cached = (fingerprint, make_backend(site.backend, site.backend_settings, self.host))
+            cached[1].call_timeout = self.config.backend_timeout
             self._backends[site.id] = cached
         return cached[1]
 
@@ -304,6 +438,10 @@ class SubmitAgent:
         if key not in self._noted:
             self._noted.add(key)
             add_log(test.id, message, Severity.WARNING, f"submit:{self.host}")
+
+
+def _timed_out(error: BackendError) -> bool:
+    return "timed out" in str(error)
 
 
 def _describe(test: Test) -> dict:

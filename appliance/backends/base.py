@@ -7,6 +7,7 @@ record as a failure rather than crash on.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -69,6 +70,9 @@ class Backend:
     starts_immediately: ClassVar[bool] = False
     # True for backends that only pretend to run jobs.
     simulated: ClassVar[bool] = False
+    # Seconds one call to the resource (a batch command, a daemon request) may take;
+    # the submit agent sets it from HC_BACKEND_TIMEOUT, well below HC_AGENT_DEAD_AFTER.
+    call_timeout: float = 10.0
 
     def __init__(self, settings: Mapping, host: str = ""):
         self.settings = self.validate_settings(settings)
@@ -121,6 +125,8 @@ def check_number(settings: dict, name: str, lowest: float, highest: float | None
     value = settings[name]
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise SettingsError(f"{name} must be a number, not {value!r}")
+    if not math.isfinite(value):
+        raise SettingsError(f"{name} must be a finite number, not {value!r}")
     if value < lowest or (highest is not None and value > highest):
         bounds = f"between {lowest} and {highest}" if highest is not None else f"≥ {lowest}"
         raise SettingsError(f"{name} must be {bounds}, not {value!r}")

@@ -15,7 +15,7 @@ import json
 import os
 from collections.abc import Mapping
 
-from appliance import registry
+from appliance import limits, payload, registry
 from appliance.backends import pulls
 from appliance.backends.base import (
     Backend,
@@ -189,9 +189,8 @@ class DockerBackend(Backend):
         """Outputs into the job folder, the outcome into its status file, then remove."""
         state = container.attrs["State"]
         for stream in ("stdout", "stderr"):
-            data = container.logs(stdout=stream == "stdout", stderr=stream == "stderr")
-            with open(os.path.join(folder, stream), "wb") as handle:
-                handle.write(data)
+            _save_output(container.logs(stdout=stream == "stdout", stderr=stream == "stderr",
+                                        stream=True), os.path.join(folder, stream))
         code = state.get("ExitCode")
         record = {"exit_code": code, "started_at": _time(state["StartedAt"]),
                   "ended_at": _time(state["FinishedAt"]), "image_digest": _digest(container),
@@ -236,15 +235,46 @@ class DockerBackend(Backend):
 
 
 def _read_status(folder: str) -> JobStatus | None:
+    """The outcome _collect wrote; the payload shares the folder and may have
+    overwritten it, so what does not parse is a failed job saying so."""
     try:
-        with open(os.path.join(folder, STATUS_FILE)) as handle:
-            record = json.load(handle)
-    except (FileNotFoundError, ValueError):
-        return None
-    state = JobState.COMPLETED if record["exit_code"] == 0 else JobState.FAILED
-    return JobStatus(state, started_at=record["started_at"], ended_at=record["ended_at"],
-                     exit_code=record["exit_code"], reason=record["reason"],
-                     extra={"image_digest": record["image_digest"]})
+        data = payload.read_bounded(os.path.join(folder, STATUS_FILE), limits.MAX_STATUS_BYTES)
+        if data is None:
+            return None
+        record = payload.parse_json(data, "status file")
+        return _status_of(record)
+    except payload.PayloadError as error:
+        return JobStatus(JobState.FAILED, reason=str(error))
+
+
+def _status_of(record) -> JobStatus:
+    fields = ("exit_code", "started_at", "ended_at", "reason", "image_digest")
+    if not isinstance(record, dict) or not all(name in record for name in fields):
+        raise payload.PayloadError("status file is malformed (the payload may have "
+                                   "overwritten it)")
+    code = record["exit_code"]
+    times = [record[name] for name in ("started_at", "ended_at")]
+    if not isinstance(code, int) or isinstance(code, bool) or not -1 <= code <= 255 or any(
+            t is not None and payload.finite_number(t) is None for t in times):
+        raise payload.PayloadError("status file is malformed (numbers out of range)")
+    state = JobState.COMPLETED if code == 0 else JobState.FAILED
+    reason, digest = record["reason"], record["image_digest"]
+    return JobStatus(state, started_at=times[0], ended_at=times[1], exit_code=code,
+                     reason=payload.shorten(reason) if isinstance(reason, str) else None,
+                     extra={"image_digest": str(digest)[:256]} if digest else {})
+
+
+def _save_output(chunks, path: str) -> None:
+    """Write a container's output up to MAX_OUTPUT_BYTES (a payload may print gigabytes)."""
+    left = limits.MAX_OUTPUT_BYTES
+    with open(path, "wb") as handle:
+        for chunk in chunks:
+            handle.write(chunk[:left])
+            left -= len(chunk)
+            if left <= 0:
+                handle.write(b"\n[output cut at %d bytes by the appliance]\n"
+                             % limits.MAX_OUTPUT_BYTES)
+                break
 
 
 def pull_policy(value) -> str:

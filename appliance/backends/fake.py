@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Mapping
 
+from appliance import payload
 from appliance.backends.base import (
     Backend,
     BackendError,
@@ -60,8 +61,11 @@ class FakeBackend(Backend):
             check_number(merged, name, 0, 1)
         if merged["run_seconds_max"] is not None:
             check_number(merged, "run_seconds_max", merged["run_seconds"])
-        if not isinstance(merged["metrics"], dict):
-            raise SettingsError("metrics must be a mapping of names to numbers")
+        try:  # the same rule as a payload's metrics file: finite numbers only
+            merged["metrics"] = payload.clean_metrics(merged["metrics"])
+        except payload.PayloadError as error:
+            raise SettingsError(f"metrics must be a mapping of names to finite numbers: "
+                                f"{error}") from None
         return merged
 
     def submit(self, spec: JobSpec) -> str:

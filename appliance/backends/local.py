@@ -13,6 +13,7 @@ import signal
 import time
 from collections.abc import Mapping
 
+from appliance import limits, payload
 from appliance.backends.base import (
     Backend,
     BackendError,
@@ -141,25 +142,50 @@ def _group_exists(pid: int) -> bool:
 
 
 def read_status(folder: str) -> JobStatus | None:
-    """The outcome the wrapper wrote, or None while the job has not ended."""
+    """The outcome the wrapper wrote, or None while the job has not ended.
+
+    The payload runs in the same folder and may overwrite the file with
+    anything: what is complete (ends with "end") but does not parse is a failed
+    job saying so, never an exception.
+    """
     path = os.path.join(folder, STATUS_FILE)
     try:
-        with open(path) as handle:
-            lines = handle.read().split("\n")
+        data = payload.read_bounded(path, limits.MAX_STATUS_BYTES)
+        if data is None:
+            return None
         ended_at = os.stat(path).st_mtime
+    except payload.PayloadError as error:
+        return JobStatus(JobState.FAILED, ended_at=time.time(), reason=str(error))
     except FileNotFoundError:
         return None
-    if len(lines) < 4 or lines[3] != "end" or not lines[0].startswith("exit "):
-        return None
-    exit_code = int(lines[0][5:])
-    cpu = sum(_seconds(part) for part in lines[2].split())
+    lines = data.decode("utf-8", "replace").split("\n")
+    if len(lines) < 4 or lines[3] != "end":
+        return None  # still being written
+    try:
+        exit_code, cpu = _parse_status(lines)
+    except ValueError:
+        return JobStatus(JobState.FAILED, ended_at=ended_at,
+                         reason="status file is malformed (the payload may have overwritten it)")
     if exit_code == 0:
         return JobStatus(JobState.COMPLETED, ended_at=ended_at, exit_code=0, cpu_seconds=cpu)
     return JobStatus(JobState.FAILED, ended_at=ended_at, exit_code=exit_code, cpu_seconds=cpu,
                      reason=f"exit code {exit_code}")
 
 
+def _parse_status(lines: list[str]) -> tuple[int, float]:
+    """(exit code, CPU seconds) of the wrapper's lines; ValueError when they are not its."""
+    if not lines[0].startswith("exit ") or not lines[0][5:].isdigit() or len(lines[0]) > 9:
+        raise ValueError(lines[0][:40])
+    exit_code = int(lines[0][5:])
+    cpu = sum(_seconds(part) for part in lines[2].split()[:2])
+    if exit_code > 255 or payload.finite_number(cpu) is None or cpu < 0:
+        raise ValueError("out of range")
+    return exit_code, cpu
+
+
 def _seconds(text: str) -> float:
     """`times` prints 1m2.500000s (dash) or 1m2.500s (bash)."""
     minutes, _, seconds = text.rstrip("s").partition("m")
+    if len(text) > 30:
+        raise ValueError("too long")
     return int(minutes) * 60 + float(seconds)

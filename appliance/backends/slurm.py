@@ -14,7 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 
-from appliance import registry
+from appliance import payload, registry
 from appliance.backends import runtimes
 from appliance.backends.base import (
     Backend,
@@ -63,12 +63,15 @@ Run = Callable[[list[str]], tuple[int, str, str]]
 COMMAND_ENVIRONMENT = ("PATH", "SLURM_CONF", "HOME", "USER", "LANG", "LC_ALL", "TZ")
 
 
-def run_command(argv: list[str]) -> tuple[int, str, str]:
+def run_command(argv: list[str], timeout: float = 10.0) -> tuple[int, str, str]:
     environment = {k: os.environ[k] for k in COMMAND_ENVIRONMENT if k in os.environ}
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                               env=environment)
-    except (OSError, subprocess.TimeoutExpired) as error:
+    except subprocess.TimeoutExpired:
+        # Said first: the command line (a long job list) must not push the cause out.
+        return 124, "", f"{argv[0]} timed out after {timeout:g} s"
+    except OSError as error:
         return 127, "", str(error)
     return done.returncode, done.stdout, done.stderr
 
@@ -95,11 +98,16 @@ class SlurmBackend(Backend):
         return merged
 
     def _call(self, argv: list[str]) -> str:
-        code, out, err = self.run(argv)
+        if self.run is run_command:
+            code, out, err = run_command(argv, self.call_timeout)
+        else:
+            code, out, err = self.run(argv)
         if code != 0 and "mmediate execution impossible" in err + out:
             return "no worker free within 5 s: the runtime was not checked this time"
         if code != 0:
-            raise BackendError(f"{argv[0]} failed ({code}): {(err or out).strip()[:300]}")
+            # Cut in the middle: a reply's cause is often at its end ("... timed out").
+            raise BackendError(f"{argv[0]} failed ({code}): "
+                               f"{payload.shorten((err or out).strip(), 1000)}")
         return out
 
     def check(self) -> str:

@@ -172,8 +172,9 @@ def test_interrupted_submissions_are_adopted_or_marked_lost(agent, settings):
     test = _test(agent, sites=1, backend="local")
     Test.update(state=TestState.RUNNING.value).where(Test.id == test.id).execute()
     test_site = TestSite.get(TestSite.test == test.id)
-    specs = jobbook.create_pending(test, test_site, test_site.site, 2, T0, agent.host,
-                                   settings.work_dir)
+    specs, unwritten = jobbook.create_pending(test, test_site, test_site.site, 2, T0,
+                                              agent.host, settings.work_dir)
+    assert not unwritten
     # The first one was started (its wrapper wrote a pid file), the second never was.
     process = subprocess.Popen(["sleep", "30"], cwd=specs[0].work_dir, start_new_session=True)
     with open(os.path.join(specs[0].work_dir, "pid"), "w") as handle:
