@@ -225,7 +225,7 @@ def _derive(values: dict) -> dict:
 
 # Variables the appliance reads that are not settings of the agents (tests, images, payloads).
 _OTHER_KNOWN = {"HC_METRICS_FILE", "HC_JOB_DIR", "HC_REQUIRE_DOCKER", "HC_REQUIRE_SLURM",
-                "HC_REQUIRE_POSTGRES", "HC_REQUIRE_BROWSER",
+                "HC_REQUIRE_POSTGRES", "HC_REQUIRE_BROWSER", "HC_REQUIRE_MOUNT",
                 "HC_REQUIRE_REGISTRY", "HC_REQUIRE_PODMAN", "HC_ADMIN_USER", "HC_ADMIN_PASSWORD",
                 "HC_DEMO", "HC_URL", "HC_TOKEN", "HC_TEST_ID", "HC_SITE", "HC_JOB_ID",
                 # compose and image builds (compose.prod.yaml, .env.example)

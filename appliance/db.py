@@ -44,7 +44,7 @@ def make_database(url: str) -> peewee.Database:
         return peewee.PostgresqlDatabase(
             unquote(parsed.path.lstrip("/")), user=unquote(parsed.username or "") or None,
             password=unquote(parsed.password or "") or None, host=parsed.hostname,
-            port=parsed.port or 5432)
+            port=parsed.port or 5432, connect_timeout=5)
     raise BadInput(f"unsupported database URL scheme {parsed.scheme!r}")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 from appliance import limits
 
@@ -21,17 +22,18 @@ class PayloadError(ValueError):
     """What a payload handed back cannot be used; the message says why."""
 
 
-def read_bounded(path: str, limit: int) -> bytes | None:
+def read_bounded(path: str, limit: int, what: str = "") -> bytes | None:
     """The file's bytes, None when it does not exist; PayloadError beyond `limit`."""
+    what = what or os.path.basename(path)
     try:
         with open(path, "rb") as handle:
             data = handle.read(limit + 1)
     except FileNotFoundError:
         return None
     except OSError as error:
-        raise PayloadError(f"cannot read {path.rsplit('/', 1)[-1]}: {error}") from error
+        raise PayloadError(f"cannot read the {what}: {error}") from error
     if len(data) > limit:
-        raise PayloadError(f"{path.rsplit('/', 1)[-1]} is larger than {limit} bytes")
+        raise PayloadError(f"the {what} is larger than {limit} bytes")
     return data
 
 
@@ -88,7 +90,7 @@ def _small_int(value: int) -> int | float:
 def read_metrics(path: str) -> tuple[dict | None, str | None]:
     """(numbers, None), (None, None) when there is no file, (None, problem) when unusable."""
     try:
-        data = read_bounded(path, limits.MAX_METRICS_BYTES)
+        data = read_bounded(path, limits.MAX_METRICS_BYTES, "metrics file")
         if data is None:
             return None, None
         return clean_metrics(parse_json(data, "metrics file")), None

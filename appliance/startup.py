@@ -85,6 +85,11 @@ def healthcheck(args, settings: Config) -> int:
     if status.returncode != 0:
         print(status.stdout.strip() or status.stderr.strip(), file=sys.stderr)
         return 1
+    if settings.role in ("all", "server", "submit"):
+        problem = agent_problem(settings)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 1
     if settings.role in ("all", "web"):
         port = settings.web_bind.rsplit(":", 1)[-1]
         try:
@@ -94,6 +99,31 @@ def healthcheck(args, settings: Config) -> int:
             print(f"web not ready: {error}", file=sys.stderr)
             return 1
     return 0
+
+
+def agent_problem(settings: Config) -> str | None:
+    """Why this node's agents are not healthy: the database does not answer (a node
+    cut off from it cannot act on its tests), an agent's heartbeat is stale, or an
+    agent reports a problem (a full work area). None when healthy."""
+    import time
+
+    from appliance.liveness import agent_state
+    from appliance.models import Agent
+    try:
+        open_database(settings.database_url)
+        roles = ["server", "submit"] if settings.role == "all" else [settings.role]
+        agents = list(Agent.select().where(Agent.host == settings.hostname,
+                                           Agent.role.in_(roles)))
+    except Exception as error:
+        return f"database unreachable: {str(error).strip()[:300]}"
+    now = time.time()
+    for agent in agents:
+        state = agent_state(agent.heartbeat_at, agent.stopped_at, now, settings.agent_dead_after)
+        if state != "alive":
+            return f"{agent.role} agent is {state}"
+        if agent.problem:
+            return f"{agent.role} agent: {agent.problem}"
+    return None
 
 
 def add_commands(commands) -> None:

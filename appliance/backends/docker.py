@@ -238,7 +238,8 @@ def _read_status(folder: str) -> JobStatus | None:
     """The outcome _collect wrote; the payload shares the folder and may have
     overwritten it, so what does not parse is a failed job saying so."""
     try:
-        data = payload.read_bounded(os.path.join(folder, STATUS_FILE), limits.MAX_STATUS_BYTES)
+        data = payload.read_bounded(os.path.join(folder, STATUS_FILE), limits.MAX_STATUS_BYTES,
+                                   "status file")
         if data is None:
             return None
         record = payload.parse_json(data, "status file")

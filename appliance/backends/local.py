@@ -150,7 +150,8 @@ def read_status(folder: str) -> JobStatus | None:
     """
     path = os.path.join(folder, STATUS_FILE)
     try:
-        data = payload.read_bounded(path, limits.MAX_STATUS_BYTES)
+        data = payload.read_bounded(path, limits.MAX_STATUS_BYTES,
+                                   "status file")
         if data is None:
             return None
         ended_at = os.stat(path).st_mtime

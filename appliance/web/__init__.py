@@ -7,10 +7,12 @@ A blueprint joins the navigation by adding (endpoint, label) to NAVIGATION.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from urllib.parse import urlencode
 
-from flask import Flask, jsonify, request
+import peewee as pw
+from flask import Flask, current_app, jsonify, request
 from markupsafe import Markup
 from werkzeug.exceptions import BadRequest, HTTPException
 
@@ -55,6 +57,8 @@ def create_app(settings: config_module.Config | None = None) -> Flask:
     for module in (auth, probes, pages, actions, sites, testdirs, api, api_write):
         app.register_blueprint(module.blueprint)
     app.register_error_handler(HTTPException, _json_errors_for_api)
+    for error in (pw.OperationalError, pw.InterfaceError):
+        app.register_error_handler(error, _database_unavailable)
     app.register_error_handler(BadInput, _bad_input)
     app.extensions["hc_plots"] = PlotCache()
     return app
@@ -72,6 +76,15 @@ def _json_errors_for_api(problem: HTTPException):
         headers = [(k, v) for k, v in problem.get_headers() if k.lower() != "content-type"]
         return jsonify(error=problem.description), problem.code, headers
     return problem
+
+
+def _database_unavailable(error: Exception):
+    """The database is away (an outage, a restart): 503, which says "try again",
+    never a 500 with a traceback."""
+    current_app.logger.warning("database unavailable: %s", str(error).strip()[:300])
+    with contextlib.suppress(Exception):
+        database.close()
+    return jsonify(error="the database is unavailable; try again shortly"), 503
 
 
 def _csrf_field() -> Markup:

@@ -45,5 +45,12 @@ def metrics():
         labels = f'role="{agent.role}",host="{host}"'
         ages.append(f"hc_agent_heartbeat_age_seconds{{{labels}}} {now - agent.heartbeat_at:.1f}")
         up.append(f"hc_agent_up{{{labels}}} {int(is_alive(agent, now, dead_after))}")
-    lines += ages + up
+    problems = ["# TYPE hc_agent_problem gauge"] + [  # 1: see the index for what it is
+        f'hc_agent_problem{{role="{a.role}",host="{_label(a.host)}"}} {int(bool(a.problem))}'
+        for a in Agent.select(Agent.role, Agent.host, Agent.problem)]
+    lines += ages + up + problems
     return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
+
+
+def _label(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
