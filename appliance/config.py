@@ -129,7 +129,7 @@ SETTINGS = (
             "(it keeps tracking the running ones); K, M, G suffixes", parse_size),
     Setting("backend_timeout", None, "s",
             "longest a backend command (sbatch, squeue, ...) may take; at most half of "
-            "HC_AGENT_DEAD_AFTER; default 10 or half of it, whichever is less",
+            "HC_AGENT_DEAD_AFTER; default half of it, between 5 and 10",
             _positive_duration),
     Setting("db_wait", "60", "s", "how long to wait for the database at start",
             _positive_duration),
@@ -213,8 +213,10 @@ def _derive(values: dict) -> dict:
             "HC_AGENT_DEAD_AFTER must be longer than HC_HEARTBEAT_INTERVAL, or live agents "
             "would be taken for dead (a few heartbeats, e.g. 6x, is usual)")
     if values["backend_timeout"] is None:
-        values["backend_timeout"] = min(10.0, values["agent_dead_after"] / 2)
-    if values["backend_timeout"] > values["agent_dead_after"] / 2:
+        # Never under 5 s (batch commands on a busy host), whatever a test sets the
+        # grace to: the heartbeat has its own thread, a slow call does not stop it.
+        values["backend_timeout"] = min(10.0, max(5.0, values["agent_dead_after"] / 2))
+    elif values["backend_timeout"] > values["agent_dead_after"] / 2:
         raise ConfigError(
             "HC_BACKEND_TIMEOUT must be well below HC_AGENT_DEAD_AFTER (at most half), or one "
             "hanging batch command would make a live agent look dead")
