@@ -162,8 +162,10 @@ class DockerBackend(Backend):
             raise RuntimeError(error.explanation or str(error)) from None
 
     def poll(self, jobs: Mapping[str, str]) -> dict[str, JobStatus]:
+        # ignore_removed: a container removed between the listing and its inspection
+        # (another job collected meanwhile) must not fail the poll of every job.
         listed = self._call(lambda: self.client.containers.list(
-            all=True, filters={"label": f"{LABEL}.job"}))
+            all=True, filters={"label": f"{LABEL}.job"}, ignore_removed=True))
         by_id = {container.id: container for container in listed}
         statuses = {}
         for backend_id, folder in jobs.items():
@@ -218,7 +220,7 @@ class DockerBackend(Backend):
     def recover(self, job_dir: str) -> str | None:
         job_id = os.path.basename(job_dir.rstrip("/")).removeprefix("job-")
         found = self._call(lambda: self.client.containers.list(
-            all=True, filters={"label": f"{LABEL}.job={job_id}"}))
+            all=True, filters={"label": f"{LABEL}.job={job_id}"}, ignore_removed=True))
         return found[0].id if found else None
 
     def close(self) -> None:

@@ -75,9 +75,7 @@ class LocalBackend(Backend):
             status = read_status(folder)
             if status is None and not self._alive(int(backend_id), folder):
                 # It may have written its status between the two looks.
-                status = read_status(folder) or JobStatus(
-                    JobState.LOST, ended_at=time.time(),
-                    reason="job process ended without writing its status")
+                status = read_status(folder) or _ended_without_status(folder)
             if status is not None:
                 statuses[backend_id] = status
         return statuses
@@ -126,6 +124,21 @@ class LocalBackend(Backend):
             return os.readlink(f"/proc/{pid}/cwd") == os.path.realpath(folder)
         except OSError:
             return False
+
+
+def _ended_without_status(folder: str) -> JobStatus:
+    """No status file: if the folder cannot be written (a full or read-only work
+    area) that is the cause, and the job failed; otherwise it is lost."""
+    probe = os.path.join(folder, ".hc-write-probe")
+    try:
+        with open(probe, "w") as handle:
+            handle.write("x")
+        os.remove(probe)
+    except OSError as error:
+        return JobStatus(JobState.FAILED, ended_at=time.time(),
+                         reason=f"the job could not write its folder: {error.strerror or error}")
+    return JobStatus(JobState.LOST, ended_at=time.time(),
+                     reason="job process ended without writing its status")
 
 
 def _signal_group(pid: int, signum: int) -> None:
