@@ -96,9 +96,16 @@ def production(app_image, tmp_path):
     compose = ["docker-compose", "-p", project, "--env-file", str(env_file), "-f",
                os.path.join(ROOT, "compose.prod.yaml")]
     started = time.monotonic()
-    subprocess.run(compose + ["up", "-d", "--no-build"], check=True, capture_output=True,
-                   timeout=180)
+    try:
+        subprocess.run(compose + ["up", "-d", "--no-build"], check=True, capture_output=True,
+                       timeout=180)
+        yield from _healthy(project, started)
+    finally:  # also when start-up failed: no containers left running
+        subprocess.run(compose + ["down", "-v", "-t", "10"], capture_output=True, timeout=180)
 
+
+def _healthy(project: str, started: float):
+    """Yield a lister of the project's containers once all five are healthy."""
     def containers(service: str | None = None, healthy: bool = False) -> list[str]:
         filters = ["--filter", f"label=com.docker.compose.project={project}"]
         if service:
@@ -110,7 +117,6 @@ def production(app_image, tmp_path):
     wait_for(lambda: len(containers(healthy=True)) == 5, 60, what="5 healthy containers")
     print(f"role-split healthy after {time.monotonic() - started:.1f} s")
     yield containers
-    subprocess.run(compose + ["down", "-v", "-t", "10"], capture_output=True, timeout=180)
 
 
 def test_role_split_survives_a_dead_replica_and_a_database_restart(production):
