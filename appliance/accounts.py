@@ -74,7 +74,11 @@ def authenticate(name: str, password: str, address: str, now: float | None = Non
     now = time.time() if now is None else now
     _refuse_if_throttled(name, address, now)
     user = User.get_or_none(User.name == name)
-    valid = check_password_hash(user.password_hash if user else _unknown_user_hash(), password)
+    # Single sign-on users have no password (an empty hash): nothing may match it, and
+    # checking a dummy hash instead costs as long as a real check.
+    has_password = bool(user and user.password_hash)
+    valid = check_password_hash(user.password_hash if has_password else _unknown_user_hash(),
+                                password) and has_password
     LoginAttempt.create(name=name[:64], address=address[:64], at=now,
                         succeeded=bool(user and valid))
     return user if user and valid else None

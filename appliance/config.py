@@ -11,6 +11,7 @@ import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from urllib.parse import urlsplit
 
 from appliance.errors import BadInput
 
@@ -145,6 +146,23 @@ SETTINGS = (
     Setting("registry_auth_file", None, "path",
             "container registry credentials (a Docker config.json) for resolving tags at test "
             "creation and for pulls of sites without their own", _text),
+    Setting("web_local_login", "1", "0/1",
+            "web: log in with a local name and password; 0 = single sign-on only", _flag),
+    Setting("oidc_issuer", "", "URL",
+            "single sign-on: the OpenID Provider's issuer (discovery at "
+            "ISSUER/.well-known/openid-configuration); empty = no single sign-on", _text),
+    Setting("oidc_client_id", "", "text", "single sign-on: this appliance's client id", _text),
+    Setting("oidc_client_secret", "", "text",
+            "single sign-on: the client secret; empty = a public client (PKCE only)", _text),
+    Setting("oidc_scopes", "openid profile email", "words",
+            "single sign-on: scopes asked for (openid is required)", _text),
+    Setting("oidc_username_claim", "preferred_username", "name",
+            "single sign-on: the claim that names the user", _text),
+    Setting("oidc_groups_claim", "groups", "name",
+            "single sign-on: the claim that lists the user's groups", _text),
+    Setting("oidc_admin_groups", "", "list",
+            "single sign-on: comma-separated groups whose members are admins (checked at every "
+            "login)", _text),
 )
 SETTINGS_BY_FIELD = {s.field: s for s in SETTINGS}
 
@@ -175,6 +193,22 @@ class Config:
     secret_key: str
     dev: bool
     registry_auth_file: str | None
+    web_local_login: bool
+    oidc_issuer: str
+    oidc_client_id: str
+    oidc_client_secret: str
+    oidc_scopes: str
+    oidc_username_claim: str
+    oidc_groups_claim: str
+    oidc_admin_groups: str
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer)
+
+    @property
+    def oidc_admin_group_set(self) -> frozenset[str]:
+        return frozenset(g.strip() for g in self.oidc_admin_groups.split(",") if g.strip())
 
     def replace(self, **changes) -> Config:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -222,12 +256,36 @@ def _derive(values: dict) -> dict:
             "hanging batch command would make a live agent look dead")
     if not values["database_url"].startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError("HC_DATABASE_URL: must start with sqlite:/// or postgresql://")
+    _check_oidc(values)
     return values
+
+
+def _check_oidc(values: dict) -> None:
+    """Single sign-on settings hang together, and nobody is locked out by them."""
+    issuer = values["oidc_issuer"] = values["oidc_issuer"].strip().rstrip("/")
+    if not issuer:
+        if not values["web_local_login"]:
+            raise ConfigError("HC_WEB_LOCAL_LOGIN=0 needs single sign-on (HC_OIDC_ISSUER): "
+                              "otherwise nobody can log in to the web UI")
+        return
+    parsed = urlsplit(issuer)
+    loopback = parsed.hostname in ("127.0.0.1", "::1", "localhost")
+    if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):
+        raise ConfigError("HC_OIDC_ISSUER: give the provider's https:// URL (plain http only "
+                          "for a provider on 127.0.0.1)")
+    if not values["oidc_client_id"]:
+        raise ConfigError("HC_OIDC_CLIENT_ID: required with HC_OIDC_ISSUER (the client id the "
+                          "provider registered for this appliance)")
+    if "openid" not in values["oidc_scopes"].split():
+        raise ConfigError("HC_OIDC_SCOPES: must include openid (e.g. 'openid profile email')")
+    for name in ("oidc_username_claim", "oidc_groups_claim"):
+        if not values[name].strip():
+            raise ConfigError(f"HC_{name.upper()}: give the name of a claim")
 
 
 # Variables the appliance reads that are not settings of the agents (tests, images, payloads).
 _OTHER_KNOWN = {"HC_METRICS_FILE", "HC_JOB_DIR", "HC_REQUIRE_DOCKER", "HC_REQUIRE_SLURM",
-                "HC_REQUIRE_POSTGRES", "HC_REQUIRE_BROWSER", "HC_REQUIRE_MOUNT",
+                "HC_REQUIRE_POSTGRES", "HC_REQUIRE_BROWSER", "HC_REQUIRE_MOUNT", "HC_REQUIRE_OIDC",
                 "HC_REQUIRE_REGISTRY", "HC_REQUIRE_PODMAN", "HC_ADMIN_USER", "HC_ADMIN_PASSWORD",
                 "HC_DEMO", "HC_URL", "HC_TOKEN", "HC_TEST_ID", "HC_SITE", "HC_JOB_ID",
                 # compose and image builds (compose.prod.yaml, .env.example)

@@ -312,6 +312,20 @@ class LoginAttempt(BaseModel):
         indexes = ((("name", "at"), False), (("address", "at"), False))
 
 
+class SsoIdentity(BaseModel):
+    """A user of the OpenID Provider `issuer` known by its `subject` (the `sub` claim, which
+    the provider never reuses); names can change or collide, the pair cannot."""
+    issuer = pw.CharField(max_length=255)
+    subject = pw.CharField(max_length=255)
+    user = pw.ForeignKeyField(User, backref="identities", on_delete="CASCADE")
+    created_at = pw.DoubleField(default=time.time)
+    last_login_at = pw.DoubleField(default=time.time)
+
+    class Meta:
+        table_name = "sso_identity"
+        indexes = ((("issuer", "subject"), True),)
+
+
 ALL_MODELS = [User, Site, JobTemplate, Template, TemplateSite, Test, TestSite, Job, TestLog,
               Agent, PolicyVersion, SiteEvent, HealthEvaluation, Incident, Webhook,
-              WebhookDelivery, ApiToken, LoginAttempt]
+              WebhookDelivery, ApiToken, LoginAttempt, SsoIdentity]

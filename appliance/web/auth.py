@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hmac
 import secrets
-from urllib.parse import urlparse
 
 from flask import (
     Blueprint,
@@ -30,12 +29,13 @@ from appliance import accounts
 from appliance.documents import SpecError
 from appliance.limits import MAX_ID
 from appliance.models import User
+from appliance.web import oidc, signin
 
 blueprint = Blueprint("auth", __name__)
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Reachable without a login even when HC_WEB_REQUIRE_LOGIN=1.
-OPEN_ENDPOINTS = {"auth.login", "static", "probes.healthz", "probes.readyz", "probes.metrics",
-                  "api.openapi"}
+OPEN_ENDPOINTS = {"auth.login", "oidc.start", "oidc.callback", "static", "probes.healthz",
+                  "probes.readyz", "probes.metrics", "api.openapi"}
 
 
 def current_user() -> User | None:
@@ -104,9 +104,13 @@ def login_required(view):
 
 @blueprint.route("/login", methods=["GET", "POST"])
 def login():
-    target = _safe_next(request.values.get("next", ""))
+    target = signin.local_target(request.values.get("next", ""))
     if request.method == "GET":
         return render_template("login.html", next=target, error=None)
+    if not current_app.config["HC"].web_local_login:
+        return render_template("login.html", next=target,
+                               error="local logins are switched off on this instance: "
+                                     "log in with single sign-on"), 403
     name, password = request.form.get("name", ""), request.form.get("password", "")
     try:
         user = accounts.authenticate(name, password, request.remote_addr or "unknown")
@@ -115,24 +119,17 @@ def login():
     if user is None:
         return render_template("login.html", next=target,
                                error="wrong name or password"), 401
-    session.clear()  # a new session on login: no fixation of an older one
-    session["user_id"] = user.id
+    signin.start(user)
     return redirect(target)
 
 
 @blueprint.post("/logout")
 def logout():
-    session.clear()
-    return redirect(url_for("pages.index"))
-
-
-def _safe_next(target: str) -> str:
-    """Only paths of this site: a login must never send the user elsewhere."""
-    parsed = urlparse(target)
-    if not target.startswith("/") or target.startswith("//") or parsed.scheme or parsed.netloc \
-            or "\\" in target:
-        return url_for("pages.index")
-    return target
+    """End the appliance session; after a single sign-on, also the provider's
+    (RP-initiated logout) when the provider offers it."""
+    facts = signin.end()
+    provider_logout = oidc.end_session_url(facts.get("id_token"))
+    return redirect(provider_logout or url_for("pages.index"))
 
 
 @blueprint.get("/account")

@@ -30,6 +30,9 @@ ROUTES = {
     "/readyz": ("GET", "/readyz", OK, OK, OK),
     "/metrics": ("GET", "/metrics", OK, OK, OK),
     "/login": ("GET", "/login", OK, OK, OK),
+    # Single sign-on is not set up in this app (tests/web/test_oidc.py sets it up).
+    "/login/sso": ("GET", "/login/sso", 404, 404, 404),
+    "/login/sso/callback": ("GET", "/login/sso/callback?code=x&state=y", 404, 404, 404),
     "/logout": ("POST", "/logout", LOGIN, LOGIN, LOGIN),
     "/account": ("GET", "/account", LOGIN, OK, OK),
     "/account/tokens": ("POST", "/account/tokens", LOGIN, 400, 400),  # no name given
