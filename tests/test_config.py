@@ -30,6 +30,14 @@ def test_durations(text, seconds):
     ({"HC_HEARTBEAT_INTERVAL": "60"}, "HC_AGENT_DEAD_AFTER must be longer"),
     ({"HC_HEARTBEAT_INTERVL": "5"}, "unknown setting (did you mean HC_HEARTBEAT_INTERVAL?)"),
     ({"HC_DEV": "maybe"}, "is not a yes/no value"),
+    ({"HC_WEB_LOCAL_LOGIN": "0"}, "needs single sign-on (HC_OIDC_ISSUER)"),
+    ({"HC_OIDC_ISSUER": "http://sso.example.org/realm"}, "give the provider's https:// URL"),
+    ({"HC_OIDC_ISSUER": "ftp://127.0.0.1/"}, "give the provider's https:// URL"),
+    ({"HC_OIDC_ISSUER": "https://sso.example.org"}, "HC_OIDC_CLIENT_ID: required"),
+    ({"HC_OIDC_ISSUER": "https://sso.example.org", "HC_OIDC_CLIENT_ID": "hc",
+      "HC_OIDC_SCOPES": "profile email"}, "HC_OIDC_SCOPES: must include openid"),
+    ({"HC_OIDC_ISSUER": "https://sso.example.org", "HC_OIDC_CLIENT_ID": "hc",
+      "HC_OIDC_GROUPS_CLAIM": " "}, "HC_OIDC_GROUPS_CLAIM: give the name of a claim"),
 ])
 def test_bad_values_are_refused_with_a_fix(environ, message):
     with pytest.raises(ConfigError) as error:
@@ -44,3 +52,13 @@ def test_settings_table_lists_every_variable_and_readme_carries_it():
     for setting in config.SETTINGS:
         assert f"`{setting.env_name}`" in table
         assert f"`{setting.env_name}`" in readme, f"{setting.env_name} missing from README"
+
+
+def test_single_sign_on_settings(tmp_path):
+    settings = load({"HC_DATA_DIR": str(tmp_path), "HC_OIDC_ISSUER": "https://sso.example.org/",
+                     "HC_OIDC_CLIENT_ID": "hc", "HC_WEB_LOCAL_LOGIN": "0",
+                     "HC_OIDC_ADMIN_GROUPS": " hc-admins,, hc-operators "})
+    assert settings.oidc_enabled and settings.oidc_issuer == "https://sso.example.org"
+    assert settings.oidc_admin_group_set == {"hc-admins", "hc-operators"}
+    assert not settings.web_local_login
+    assert not load({"HC_DATA_DIR": str(tmp_path)}).oidc_enabled

@@ -94,7 +94,7 @@ def callback():
     settings = current_app.config["HC"]
     try:
         metadata = _metadata(client)
-        token = client.authorize_access_token()
+        token = client.authorize_access_token(claims_options=_expected_claims(client))
         claims = _claims(client, metadata, token)
         user = sso.login(settings.oidc_issuer, claims, settings)
     except (OAuthError, JoseError, sso.SsoRefused) as error:
@@ -106,6 +106,13 @@ def callback():
     target = signin.local_target(session.get(_NEXT, ""))
     signin.start(user, id_token=token["id_token"])
     return redirect(target)
+
+
+def _expected_claims(client) -> dict:
+    """Issuer and audience the ID token must carry. authlib checks the audience only
+    through `azp`; OpenID Connect Core 1.0 (3.1.3.7) wants our client id in `aud`."""
+    return {"iss": {"essential": True, "value": current_app.config["HC"].oidc_issuer},
+            "aud": {"essential": True, "value": client.client_id}}
 
 
 def _claims(client, metadata: dict, token: dict) -> dict:
