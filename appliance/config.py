@@ -148,6 +148,9 @@ SETTINGS = (
             "creation and for pulls of sites without their own", _text),
     Setting("web_local_login", "1", "0/1",
             "web: log in with a local name and password; 0 = single sign-on only", _flag),
+    Setting("web_public_url", "", "URL",
+            "web: the address browsers use (https://hc.example.org behind a proxy), for the "
+            "single sign-on redirect URIs; empty = the address each request came to", _text),
     Setting("oidc_issuer", "", "URL",
             "single sign-on: the OpenID Provider's issuer (discovery at "
             "ISSUER/.well-known/openid-configuration); empty = no single sign-on", _text),
@@ -194,6 +197,7 @@ class Config:
     dev: bool
     registry_auth_file: str | None
     web_local_login: bool
+    web_public_url: str
     oidc_issuer: str
     oidc_client_id: str
     oidc_client_secret: str
@@ -262,6 +266,11 @@ def _derive(values: dict) -> dict:
 
 def _check_oidc(values: dict) -> None:
     """Single sign-on settings hang together, and nobody is locked out by them."""
+    public = values["web_public_url"] = values["web_public_url"].strip().rstrip("/")
+    if public and (urlsplit(public).scheme not in ("http", "https") or not urlsplit(public).netloc
+                   or urlsplit(public).query or urlsplit(public).fragment):
+        raise ConfigError("HC_WEB_PUBLIC_URL: give the address browsers use, like "
+                          "https://hc.example.org")
     issuer = values["oidc_issuer"] = values["oidc_issuer"].strip().rstrip("/")
     if not issuer:
         if not values["web_local_login"]:

@@ -31,6 +31,7 @@ def test_durations(text, seconds):
     ({"HC_HEARTBEAT_INTERVL": "5"}, "unknown setting (did you mean HC_HEARTBEAT_INTERVAL?)"),
     ({"HC_DEV": "maybe"}, "is not a yes/no value"),
     ({"HC_WEB_LOCAL_LOGIN": "0"}, "needs single sign-on (HC_OIDC_ISSUER)"),
+    ({"HC_WEB_PUBLIC_URL": "hc.example.org"}, "HC_WEB_PUBLIC_URL: give the address"),
     ({"HC_OIDC_ISSUER": "http://sso.example.org/realm"}, "give the provider's https:// URL"),
     ({"HC_OIDC_ISSUER": "ftp://127.0.0.1/"}, "give the provider's https:// URL"),
     ({"HC_OIDC_ISSUER": "https://sso.example.org"}, "HC_OIDC_CLIENT_ID: required"),

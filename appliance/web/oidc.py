@@ -56,6 +56,13 @@ def init_app(app, settings: Config) -> None:
     app.extensions["hc_oidc"] = oauth.sso
 
 
+def public_url(endpoint: str) -> str:
+    """The full address of `endpoint` as the browser (and the provider's list of
+    redirect URIs) knows it: HC_WEB_PUBLIC_URL behind a proxy, else this request's."""
+    base = current_app.config["HC"].web_public_url
+    return base + url_for(endpoint) if base else url_for(endpoint, _external=True)
+
+
 def _client():
     client = current_app.extensions.get("hc_oidc")
     if client is None:
@@ -80,7 +87,7 @@ def start():
     target = signin.local_target(request.args.get("next", ""))
     try:
         _metadata(client)
-        reply = client.authorize_redirect(url_for("oidc.callback", _external=True))
+        reply = client.authorize_redirect(public_url("oidc.callback"))
     except (requests.RequestException, ValueError, sso.SsoRefused) as error:
         log.warning("single sign-on: the provider cannot be used: %s", error)
         return _refusal(f"the single sign-on provider cannot be reached or used: {error}", 502)
@@ -141,7 +148,7 @@ def end_session_url(id_token: str | None) -> str | None:
         if not _metadata(client).get("end_session_endpoint"):
             return None
         return client.create_logout_url(
-            post_logout_redirect_uri=url_for("pages.index", _external=True),
+            post_logout_redirect_uri=public_url("pages.index"),
             id_token_hint=id_token, client_id=client.client_id)["url"]
     except (requests.RequestException, ValueError, sso.SsoRefused) as error:
         log.warning("single sign-on: no provider logout: %s", error)

@@ -173,3 +173,12 @@ def test_a_provider_that_does_not_answer_is_a_clear_error(app, visitor, provider
     reply = visitor.client.get("/login/sso")
     assert reply.status_code == 502 and "cannot be reached" in reply.get_data(as_text=True)
     assert visitor.login("root").status_code == 302  # local logins do not depend on it
+
+
+def test_behind_a_proxy_the_redirect_uris_use_the_public_address(db, sso_environ, provider):
+    from appliance.web import create_app
+    app = create_app(config.load(sso_environ | {"HC_WEB_PUBLIC_URL": "https://hc.example.org/"}))
+    visitor = Browser(app.test_client())
+    reply = visitor.client.get("/login/sso")
+    query = parse_qs(urlsplit(reply.headers["Location"]).query)
+    assert query["redirect_uri"] == ["https://hc.example.org/login/sso/callback"]
