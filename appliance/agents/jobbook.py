@@ -19,7 +19,7 @@ from appliance.states import JOB_FINAL, JobState, job_sources
 # Backend-specific facts a JobStatus may carry in `extra` that have a Job column.
 STORED_EXTRAS = ("image_digest",)
 _ACTIVE_COLUMNS = (Job.id, Job.state, Job.backend_id, Job.work_dir, Job.submitted_at,
-                   Job.started_at, Job.created_at, Job.attempt)
+                   Job.started_at, Job.created_at, Job.attempt, Job.submit_host)
 
 
 @dataclass
@@ -32,6 +32,7 @@ class ActiveJob:
     started_at: float | None
     created_at: float
     attempt: int
+    submit_host: str | None = None  # the node that submitted it
 
 
 def active_jobs(test_id: int, site_id: int | None = None) -> list[ActiveJob]:
@@ -92,8 +93,11 @@ def create_pending(test: Test, test_site: TestSite, site: Site, count: int, now:
     the job cap, so two agents racing for a test cannot reuse numbers or pass the cap.
     """
     with database.atomic():
+        # The lease: only while the test is still this host's (a node cut off from the
+        # database that comes back after a takeover must not add load).
+        owned = Test.select(Test.id).where(Test.id == test.id, Test.submit_host == host)
         claimed = (TestSite.update(jobs_created=TestSite.jobs_created + count)
-                   .where(TestSite.id == test_site.id,
+                   .where(TestSite.id == test_site.id, TestSite.test.in_(owned),
                           TestSite.job_cap.is_null() | (TestSite.jobs_created + count
                                                         <= TestSite.job_cap))
                    .returning(TestSite.jobs_created).tuples().execute())

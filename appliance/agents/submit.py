@@ -63,6 +63,7 @@ class SubmitAgent:
         self._next_site_check = 0.0
         self._site_checks: threading.Thread | None = None
         self._next_late_look = 0.0
+        self._next_settle = 0.0
         self._recover_failures: collections.Counter = collections.Counter()
         self._backoff: dict[int, tuple[float, float]] = {}  # site id: (until, delay)
         self._load = 0
@@ -91,6 +92,7 @@ class SubmitAgent:
             self._guarded(f"test {test.id}", self._work_on, test, now)
         self._guarded("ended tests", self._kill_jobs_of_ended_tests, now)
         self._guarded("late outcomes", self._look_late, now)
+        self._guarded("jobs left behind", self._settle_left_behind, now)
         for test_id in self.space.reopened_for():
             add_log(test_id, "work area has space again: jobs resume", Severity.WARNING,
                     f"submit:{self.host}", at=now)
@@ -337,13 +339,46 @@ class SubmitAgent:
                 raise  # the site is backed off (_serve_site_guarded)
             return jobs
         changes = [(at_backend[bid], status) for bid, status in statuses.items()
-                   if bid in at_backend and status.state.value != at_backend[bid].state]
+                   if bid in at_backend and status.state.value != at_backend[bid].state
+                   and not self._left_to_its_node(backend, at_backend[bid], status)]
         jobbook.record_statuses(changes, now, test.metrics_file)
         for job, status in changes:
             job.state = status.state.value
             if status.state is JobState.RUNNING and job.started_at is None:
                 job.started_at = status.started_at or now
         return [j for j in jobs if JobState(j.state) in JOB_ACTIVE]
+
+    def _left_to_its_node(self, backend: Backend, job: ActiveJob, status) -> bool:
+        """A process of another node (a test taken over) is invisible here: "lost"
+        only means we cannot see it. It stays active, counted against the site's
+        load, until its node reports, its status file appears, or its timeout."""
+        return (backend.host_local and status.state is JobState.LOST
+                and job.submit_host not in (None, self.host))
+
+    def _settle_left_behind(self, now: float) -> None:
+        """Back after a takeover (cut off from the database): record the outcomes of
+        this node's local jobs of tests it no longer holds, kill the rest."""
+        if now < self._next_settle:
+            return
+        self._next_settle = now + LATE_LOOK_INTERVAL
+        rows = (Job.select(Job.test, Job.site, Test.submit_host).join(Test)
+                .where(Job.submit_host == self.host, Test.submit_host != self.host,
+                       Job.state.in_([s.value for s in JOB_ACTIVE]))
+                .distinct().tuples())
+        for test_id, site_id, owner in list(rows):
+            backend = self._backend(Site.get_by_id(site_id))
+            if not backend.host_local:
+                continue  # the new owner sees these jobs itself
+            test = Test.get_by_id(test_id)
+            jobs = [j for j in jobbook.active_jobs(test_id, site_id)
+                    if j.submit_host == self.host]
+            left = self._poll(test, backend, jobs, now)
+            if left:
+                self._end(backend, left, JobState.KILLED, f"its test moved to {owner} while "
+                          f"this node ({self.host}) was cut off from the database", now)
+            add_log(test_id, f"{self.host} is back after losing this test to {owner}: "
+                    f"{len(jobs) - len(left)} outcome(s) recorded, {len(left)} job(s) it no "
+                    "longer owns killed", Severity.WARNING, f"submit:{self.host}", at=now)
 
     def _enforce_timeout(self, test: Test, backend: Backend, jobs: list[ActiveJob],
                          now: float) -> list[ActiveJob]:

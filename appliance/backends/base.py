@@ -73,6 +73,9 @@ class Backend:
     # Seconds one call to the resource (a batch command, a daemon request) may take;
     # the submit agent sets it from HC_BACKEND_TIMEOUT, well below HC_AGENT_DEAD_AFTER.
     call_timeout: float = 10.0
+    # True when jobs are processes of the submitting node (its containers cannot see
+    # each other's): another node taking its tests over must not declare them lost.
+    host_local: ClassVar[bool] = False
 
     def __init__(self, settings: Mapping, host: str = ""):
         self.settings = self.validate_settings(settings)

@@ -44,6 +44,7 @@ class LocalBackend(Backend):
     name = "local"
     poll_interval = 0.5
     starts_immediately = True
+    host_local = True
 
     def __init__(self, settings, host=""):
         super().__init__(settings, host)
