@@ -145,6 +145,7 @@ JOB_FIELDS = {
     "environment": Field(environment, default={}),
     "timeout": Field(seconds, default=3600),
     "metrics_file": Field(relative_file, default="metrics.json"),
+    "network": Field(flag, default=False),  # the payload gets a network (container sites)
 }
 def knob(name: str) -> Callable[[str, Any], Any]:
     def check(path: str, value: Any):

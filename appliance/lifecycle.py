@@ -84,7 +84,8 @@ def create_test(template: Template, start_at: float, end_at: float, owner: str,
             template=template, category=template.category, golden=template.golden,
             description=template.description if description is None else description,
             command=job.command, image=pinned, environment=job.environment,
-            timeout=job.timeout, metrics_file=job.metrics_file, start_at=start_at,
+            timeout=job.timeout, metrics_file=job.metrics_file, network=job.network,
+            start_at=start_at,
             end_at=end_at, state=state.value, owner=owner)
         TestSite.insert_many([dict(test=test, site=site, **knobs) for site in sites]).execute()
         add_log(test.id, f"created from template {template.name} in state {state.value} "
@@ -120,7 +121,7 @@ def clone_test(source: Test, owner: str, start_at: float | None = None,
     end_at = start_at + (source.end_at - source.start_at) if end_at is None else end_at
     if end_at <= start_at:
         raise BadInput("the end time must be after the start time")
-    copied = ("template", "category", "golden", "description", "command", "image",
+    copied = ("template", "category", "golden", "description", "command", "image", "network",
               "environment", "timeout", "metrics_file")
     with database.atomic():
         test = Test.create(start_at=start_at, end_at=end_at, owner=owner, cloned_from=source,

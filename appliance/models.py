@@ -73,6 +73,7 @@ class JobTemplate(BaseModel):
     timeout = pw.IntegerField(default=3600)  # seconds
     metrics_file = pw.CharField(max_length=256, default="metrics.json")
     description = pw.TextField(default="")
+    network = pw.BooleanField(default=False)  # the payload asks for a network
 
 
 class Template(BaseModel):
@@ -128,6 +129,7 @@ class Test(SummaryMixin):
     environment = JSONField(default=dict)
     timeout = pw.IntegerField()
     metrics_file = pw.CharField(max_length=256)
+    network = pw.BooleanField(default=False)
     start_at = pw.DoubleField()
     end_at = pw.DoubleField()
     state = pw.CharField(max_length=16, default=TestState.DRAFT.value, index=True)

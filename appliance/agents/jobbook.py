@@ -115,7 +115,8 @@ def create_pending(test: Test, test_site: TestSite, site: Site, count: int, now:
         spec = JobSpec(job_id=job_id, test_id=test.id, site=site.name, attempt=row["attempt"],
                        command=test.command, image=test.image, environment=test.environment,
                        timeout=test.timeout, work_dir=folder,
-                       metrics_file=os.path.join(folder, test.metrics_file))
+                       metrics_file=os.path.join(folder, test.metrics_file),
+                       network=test.network)
         try:
             os.makedirs(folder, exist_ok=True)
             workarea.write_json(os.path.join(folder, workarea.SPEC_FILE), spec.__dict__)

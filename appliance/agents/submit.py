@@ -480,6 +480,6 @@ def _timed_out(error: BackendError) -> bool:
 
 
 def _describe(test: Test) -> dict:
-    fields = ("id", "category", "command", "image", "environment", "timeout", "metrics_file",
-              "start_at", "end_at", "owner")
+    fields = ("id", "category", "command", "image", "network", "environment", "timeout",
+              "metrics_file", "start_at", "end_at", "owner")
     return {name: getattr(test, name) for name in fields} | {"template": test.template.name}

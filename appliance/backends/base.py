@@ -37,6 +37,7 @@ class JobSpec:
     timeout: int
     work_dir: str       # the job's own folder; exists before submit is called
     metrics_file: str   # absolute path the payload may write its metrics to
+    network: bool = False  # the template asks for a network (container backends)
 
     def payload_environment(self) -> dict[str, str]:
         """What every payload sees besides the template's own environment."""

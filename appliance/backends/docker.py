@@ -31,7 +31,8 @@ from appliance.states import JobState
 LABEL = "org.hc-appliance"
 STATUS_FILE = "docker-status.json"
 DEFAULTS = {
-    "network": False,        # payloads get no network unless the site allows it
+    "network": False,        # every payload gets a network (else only those whose template
+                             # asks: job.network)
     "cpus": 1.0,             # CPU limit per job
     "memory_mb": 1024,       # memory limit per job
     "user": "10001:10001",   # never root
@@ -101,7 +102,7 @@ class DockerBackend(Backend):
             spec.image, ["/bin/sh", "-c", spec.command], detach=True, labels=labels,
             environment=environment, user=str(self.settings["user"]), init=True,
             working_dir=spec.work_dir, volumes=self._volumes(spec.work_dir),
-            network_mode=None if self.settings["network"] else "none",
+            network_mode=None if self.settings["network"] or spec.network else "none",
             nano_cpus=int(self.settings["cpus"] * 1e9),
             mem_limit=f"{int(self.settings['memory_mb'])}m", privileged=False,
             cap_drop=["ALL"], security_opt=["no-new-privileges"]))

@@ -27,7 +27,7 @@ SETTINGS = {
     "runtime_path": None,        # the runtime's command on the workers; default its name
     "runtime_options": [],       # extra options of `podman run` / `apptainer exec`
     "user": "10001:10001",       # podman: the payload's user, never root
-    "network": False,            # payloads get no network unless the site allows it
+    "network": False,            # every payload gets a network (else only those asking)
     "pull": "if-not-present",    # always / if-not-present / never (podman)
     "registry_auth_file": None,  # config.json with registry credentials, on the workers
     "insecure_registries": [],   # HOST:PORT pulled without TLS (loopback ones always are)
@@ -100,7 +100,7 @@ def _podman(spec: JobSpec, settings: dict) -> str:
         get = f"{exists} || {{ echo '{refusal}' >&2; false; }}"
     variables = " ".join(f"-e {shlex.quote(name)}" for name in spec.payload_environment())
     options = " ".join(shlex.quote(o) for o in settings["runtime_options"])
-    network = "" if settings["network"] else "--network=none "
+    network = "" if settings["network"] or spec.network else "--network=none "
     name = f"hc-job{spec.job_id}-$$"
     run = (f"{podman} run --rm --name {name} --pull=never --user {shlex.quote(settings['user'])} "
            f"{network}--cap-drop=all --security-opt=no-new-privileges "
@@ -124,7 +124,7 @@ def _apptainer(spec: JobSpec, settings: dict) -> str:
         access += f" --authfile={shlex.quote(settings['registry_auth_file'])}"
     exports = "".join(f"export APPTAINERENV_{name}=\"${name}\"\n"
                       for name in spec.payload_environment())
-    network = "" if settings["network"] else "--net --network none "
+    network = "" if settings["network"] or spec.network else "--net --network none "
     options = " ".join(shlex.quote(o) for o in settings["runtime_options"])
     digest = registry.parse_reference(spec.image).digest or spec.image
     return (f"{exports}printf '%s\\n' {shlex.quote(digest)} > {IMAGE_FILE}\n"

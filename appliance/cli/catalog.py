@@ -160,7 +160,7 @@ def template_show(args, settings) -> int:
         "load": {k: getattr(template, k) for k in ("max_running", "min_queue_depth",
                                                    "resubmit", "job_cap")},
         "job": {k: getattr(job, k) for k in ("command", "image", "environment", "timeout",
-                                             "metrics_file")}}
+                                             "metrics_file", "network")}}
     print(json.dumps(document, indent=2))
     return 0
 

@@ -1,6 +1,7 @@
 """Docker backend beyond the contract: safety defaults, outputs, digests, images."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -55,6 +56,11 @@ def test_network_is_off_unless_enabled(tmp_path, image):
     with open(os.path.join(spec.work_dir, "stdout")) as handle:
         interfaces, routes = handle.read().split("routes\n")
     assert "eth0" in interfaces.split() and len(routes.strip().splitlines()) >= 2
+    backend = make_backend("docker", {"poll_interval": 0.2}, "test-host")
+    spec = dataclasses.replace(make_spec(tmp_path, command, image=image), network=True)
+    wait_final(backend, {backend.submit(spec): spec.work_dir})
+    with open(os.path.join(spec.work_dir, "stdout")) as handle:
+        assert "eth0" in handle.read().split(), "the template asked for a network"
 
 
 def test_missing_image_is_a_clear_failure(tmp_path, image):

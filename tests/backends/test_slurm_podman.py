@@ -3,6 +3,7 @@ registry: by digest, isolated like Docker payloads, pull failures with the
 registry's reason, and a site check that finds (or misses) the runtime."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 
@@ -73,11 +74,20 @@ def test_payload_isolation_under_podman(cluster, tmp_path, registry, pushed_imag
     assert siblings.split() == [os.path.basename(spec.work_dir)], "only its own folder"
 
 
-def test_network_when_the_site_allows_it(cluster, tmp_path, registry, pushed_images):
-    spec, status = _run(tmp_path, _image(registry), "ls /sys/class/net", network=True)
+def test_network_when_the_template_or_the_site_asks(cluster, tmp_path, registry,
+                                                    pushed_images):
+    image = _image(registry)
+    spec, status = _run(tmp_path, image, "ls /sys/class/net", network=True)
     assert status.state is JobState.COMPLETED, status.reason
     with open(os.path.join(spec.work_dir, "stdout")) as handle:
-        assert len(handle.read().split()) >= 2
+        assert len(handle.read().split()) >= 2, "the site gives every payload a network"
+    backend = make_backend("slurm", podman_site(), "test-host")
+    spec = dataclasses.replace(make_spec(tmp_path, "ls /sys/class/net", image=image),
+                               network=True)
+    status = wait_final(backend, {backend.submit(spec): spec.work_dir}, timeout=60)
+    assert [s.state for s in status.values()] == [JobState.COMPLETED]
+    with open(os.path.join(spec.work_dir, "stdout")) as handle:
+        assert len(handle.read().split()) >= 2, "the template asked for one"
 
 
 def test_missing_image_and_dead_registry_fail_with_the_reason(cluster, tmp_path, registry,
