@@ -110,10 +110,12 @@ def load_credentials(path: str | None) -> dict[str, tuple[str, str]]:
             document = json.load(handle)
         found = {}
         for host, entry in (document.get("auths") or {}).items():
-            if "auth" in entry:
+            if entry.get("auth"):
                 user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-            else:
+            elif "username" in entry:
                 user, password = entry["username"], entry["password"]
+            else:  # kept by a credential helper (credsStore): not ours to read
+                continue
             found[_bare_host(host)] = (user, password)
         return found
     except OSError as error:

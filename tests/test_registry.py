@@ -97,3 +97,13 @@ def test_a_broken_credentials_file_is_a_clear_error(tmp_path):
         reg.load_credentials(str(path))
     with pytest.raises(reg.RegistryError, match="No such file"):
         reg.load_credentials(str(tmp_path / "missing.json"))
+
+
+def test_credentials_files_as_docker_login_writes_them(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"auths": {
+        "https://reg.example:5000/v1/": {"auth": "dXNlcjpwYTpzcw=="},
+        "other.example": {"username": "u", "password": "p"},
+        "helper.example": {}}, "credsStore": "desktop"}))
+    assert reg.load_credentials(str(path)) == {"reg.example:5000": ("user", "pa:ss"),
+                                               "other.example": ("u", "p")}
