@@ -113,16 +113,22 @@ class LocalRegistry:
 
 
     def _forget_images(self) -> None:
-        """Drop the local copies (Docker, podman) of what came from this registry."""
+        """Drop the local names (Docker, podman) of what came from this registry, by
+        name: an image that also has another name (the test images) stays."""
         for tool in ("docker", "podman"):
             if not shutil.which(tool):
                 continue
-            listed = subprocess.run([tool, "images", "--format", "{{.Repository}} {{.ID}}"],
-                                    capture_output=True, text=True).stdout.split("\n")
-            ids = {line.split()[1] for line in listed
-                   if line.startswith(self.address + "/") and len(line.split()) == 2}
-            if ids:
-                subprocess.run([tool, "rmi", "-f", *sorted(ids)], capture_output=True)
+            listed = subprocess.run([tool, "images", "--digests", "--format",
+                                     "{{.Repository}} {{.Tag}} {{.Digest}}"],
+                                    capture_output=True, text=True).stdout.splitlines()
+            names = set()
+            for line in listed:
+                parts = line.split()
+                if len(parts) == 3 and parts[0].startswith(self.address + "/"):
+                    names.add(f"{parts[0]}:{parts[1]}" if parts[1] != "<none>"
+                              else f"{parts[0]}@{parts[2]}")
+            for name in sorted(names):
+                subprocess.run([tool, "rmi", name], capture_output=True)
 
 
 def ensure_registry_tools() -> None:
