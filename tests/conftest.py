@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -36,6 +37,11 @@ def db(settings):
     connection = open_database(settings.database_url)
     upgrade()
     yield connection
+    # A submit agent's site checks run in a thread: let it finish on this database,
+    # not on the next test's.
+    for thread in threading.enumerate():
+        if thread.name == "site-checks":
+            thread.join(timeout=30)
     connection.close()
     database.initialize(None)
 

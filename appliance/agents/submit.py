@@ -142,6 +142,8 @@ class SubmitAgent:
 
     def teardown(self) -> None:
         # Jobs keep running: whoever runs this host's tests next re-adopts them.
+        if self._site_checks is not None:
+            self._site_checks.join(timeout=self.config.backend_timeout * 2)
         for _, backend in self._backends.values():
             backend.close()
 
