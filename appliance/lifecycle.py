@@ -36,6 +36,8 @@ def move_test(test_id: int, target: TestState, actor: str, reason: str = "",
     `only_if` adds a condition (e.g. the submit host still being the expected one)
     so that two agents racing for the same test cannot both win.
     """
+    if target in TEST_FINAL:
+        columns.setdefault("finished_at", time.time() if at is None else at)
     with database.atomic():
         sources = [s.value for s in test_sources(target)]
         query = (Test.update(state=target.value, state_reason=reason, **columns)

@@ -140,6 +140,14 @@ class Test(SummaryMixin):
     created_at = pw.DoubleField(default=time.time)
     plot_data = JSONField(null=True)  # appliance/reports/plotdata.py: kept with the summary
     plots_at = pw.DoubleField(null=True)
+    # Data lifecycle (appliance/retention.py): when the test reached its final state,
+    # whether retention must leave it alone, and what retention already did to it.
+    finished_at = pw.DoubleField(null=True)
+    keep = pw.BooleanField(default=False)
+    jobs_removed_at = pw.DoubleField(null=True)
+    logs_removed_at = pw.DoubleField(null=True)
+    archived_at = pw.DoubleField(null=True)  # work area packed into one archive
+    archive_removed_at = pw.DoubleField(null=True)
 
     __test__ = False
 
@@ -328,6 +336,70 @@ class SsoIdentity(BaseModel):
         indexes = ((("issuer", "subject"), True),)
 
 
+# Upper edges (seconds) of the fixed wall-time histogram of the daily rollups; the
+# last bucket holds everything from the last edge up. Changing them needs a migration.
+WALL_EDGES = (10, 30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200, 10800,
+              21600, 43200)
+WALL_BUCKETS = tuple(f"wall_b{n:02d}" for n in range(len(WALL_EDGES) + 1))
+
+
+class DailyRollup(BaseModel):
+    """Finished jobs per UTC day of their end, site, template and category.
+
+    Kept for ever, and kept up to date in the same transaction that gives a job
+    its final state (appliance/rollups.py): pages that look back in time read
+    these rows, never job rows. `day` is the UNIX second at which the day starts.
+    """
+    day = pw.IntegerField()
+    site = pw.ForeignKeyField(Site, backref="rollups", on_delete="CASCADE")
+    template = pw.ForeignKeyField(Template, backref="rollups", on_delete="CASCADE")
+    category = pw.CharField(max_length=16)
+    completed = pw.IntegerField(default=0)
+    failed = pw.IntegerField(default=0)
+    killed = pw.IntegerField(default=0)
+    lost = pw.IntegerField(default=0)
+    wall_count = pw.IntegerField(default=0)
+    wall_sum = pw.DoubleField(default=0.0)
+    wall_max = pw.DoubleField(null=True)
+    cpu_count = pw.IntegerField(default=0)
+    cpu_sum = pw.DoubleField(default=0.0)
+    queue_count = pw.IntegerField(default=0)  # jobs with both a submission and a start
+    queue_sum = pw.DoubleField(default=0.0)
+
+    class Meta:
+        indexes = ((("day", "site", "template", "category"), True),
+                   (("site", "day"), False))
+
+
+for _bucket in WALL_BUCKETS:
+    DailyRollup._meta.add_field(_bucket, pw.IntegerField(default=0))
+
+
+class RollupMetric(BaseModel):
+    """A payload metric's count, sum, min and max per rollup key and metric name."""
+    day = pw.IntegerField()
+    site = pw.ForeignKeyField(Site, backref="rollup_metrics", on_delete="CASCADE")
+    template = pw.ForeignKeyField(Template, backref="rollup_metrics", on_delete="CASCADE")
+    category = pw.CharField(max_length=16)
+    name = pw.CharField(max_length=128)
+    count = pw.IntegerField(default=0)
+    total = pw.DoubleField(default=0.0)
+    low = pw.DoubleField(null=True)
+    high = pw.DoubleField(null=True)
+
+    class Meta:
+        indexes = ((("day", "site", "template", "category", "name"), True),)
+
+
+class RollupBackfill(BaseModel):
+    """Where the rollup backfill over existing job rows stands (resumable)."""
+    last_job_id = pw.IntegerField(default=0)
+    max_job_id = pw.IntegerField(default=0)
+    started_at = pw.DoubleField()
+    finished_at = pw.DoubleField(null=True)
+
+
 ALL_MODELS = [User, Site, JobTemplate, Template, TemplateSite, Test, TestSite, Job, TestLog,
               Agent, PolicyVersion, SiteEvent, HealthEvaluation, Incident, Webhook,
-              WebhookDelivery, ApiToken, LoginAttempt, SsoIdentity]
+              WebhookDelivery, ApiToken, LoginAttempt, SsoIdentity, DailyRollup,
+              RollupMetric, RollupBackfill]

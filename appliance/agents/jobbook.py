@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from appliance import payload, workarea
+from appliance import payload, rollups, workarea
 from appliance.backends.base import JobSpec, JobStatus
 from appliance.db import database
 from appliance.models import Job, Site, Test, TestSite
@@ -176,11 +176,16 @@ def record_submitted(submitted: list[tuple[int, str, str, float]], running: bool
 
 def record_statuses(changes: list[tuple[ActiveJob, JobStatus]], now: float,
                     metrics_file: str) -> int:
-    """Apply what polls learnt; returns how many rows changed."""
-    changed = 0
+    """Apply what polls learnt; returns how many rows changed. The daily rollups
+    of the jobs that became final are updated in the same transaction."""
+    changed, finished = 0, []
     with database.atomic():
         for job, status in changes:
-            changed += _apply(job, status, now, metrics_file)
+            moved = _apply(job, status, now, metrics_file)
+            changed += moved
+            if moved and status.state in JOB_FINAL:
+                finished.append(job.id)
+        rollups.add_finished(finished)
     return changed
 
 
@@ -235,8 +240,9 @@ def _metrics(job: ActiveJob, status: JobStatus, metrics_file: str) -> dict:
 
 
 def end_jobs(jobs: list[ActiveJob], state: JobState, reason: str, now: float) -> int:
-    """Give jobs a final state decided by the agent (killed, lost, failed)."""
-    changed = 0
+    """Give jobs a final state decided by the agent (killed, lost, failed), and
+    add them to the daily rollups in the same transaction."""
+    finished = []
     sources = [s.value for s in job_sources(state)]
     with database.atomic():
         for job in jobs:
@@ -244,5 +250,7 @@ def end_jobs(jobs: list[ActiveJob], state: JobState, reason: str, now: float) ->
             values = dict(state=state.value, reason=reason, ended_at=now)
             if started is not None:
                 values["wall_seconds"] = max(0.0, now - started)
-            changed += guarded_update(job.id, values, sources)
-    return changed
+            if guarded_update(job.id, values, sources):
+                finished.append(job.id)
+        rollups.add_finished(finished)
+    return len(finished)

@@ -1,0 +1,226 @@
+"""Daily rollups: finished jobs counted per UTC day, site, template and category.
+
+A job lands in the day it ENDED (UTC); a job that runs across midnight counts
+once, in the day of its end. A test that runs across midnight therefore lands
+in both days: its jobs that ended before midnight in the first, the others in
+the second. Everything here is additive, so a rollup row is the sum of its
+jobs' contributions in any order, and several agents may add to the same row
+at once (the upsert adds in SQL; no read-modify-write).
+
+No double counting: `add_finished` is called by appliance/agents/jobbook.py in
+the transaction that moved the jobs to a final state, for exactly the rows
+whose guarded UPDATE changed (a final state is never left, so a job is added
+once). `backfill` counts the jobs that were final before rollups existed; it
+runs inside the migration, before any agent of this version starts.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import peewee as pw
+from peewee import EXCLUDED
+
+from appliance.db import database, is_postgres
+from appliance.models import (
+    WALL_BUCKETS,
+    WALL_EDGES,
+    DailyRollup,
+    Job,
+    RollupBackfill,
+    RollupMetric,
+    Test,
+)
+from appliance.states import JOB_FINAL, JobState
+
+log = logging.getLogger(__name__)
+DAY = 86400
+COUNTS = {JobState.COMPLETED.value: "completed", JobState.FAILED.value: "failed",
+          JobState.KILLED.value: "killed", JobState.LOST.value: "lost"}
+Key = tuple  # (day, site id, template id, category)
+# (site id, template id, category, state, ended_at, submitted_at, started_at, wall, cpu, metrics)
+_COLUMNS = (Job.site, Test.template, Test.category, Job.state, Job.ended_at, Job.submitted_at,
+            Job.started_at, Job.wall_seconds, Job.cpu_seconds, Job.metrics)
+
+
+def day_of(moment: float) -> int:
+    """The UNIX second at which the UTC day holding `moment` starts."""
+    return int(moment // DAY) * DAY
+
+
+def bucket_of(wall: float) -> int:
+    """Index of the wall-time histogram bucket holding `wall` seconds."""
+    return bisect.bisect_right(WALL_EDGES, wall)
+
+
+@dataclass
+class Delta:
+    """What some jobs add to one rollup row."""
+    counts: dict = field(default_factory=lambda: dict.fromkeys(COUNTS.values(), 0))
+    wall_count: int = 0
+    wall_sum: float = 0.0
+    wall_max: float | None = None
+    cpu_count: int = 0
+    cpu_sum: float = 0.0
+    queue_count: int = 0
+    queue_sum: float = 0.0
+    buckets: list = field(default_factory=lambda: [0] * len(WALL_BUCKETS))
+    metrics: dict = field(default_factory=dict)  # name -> [count, total, low, high]
+
+    def add(self, state, submitted, started, wall, cpu, metrics) -> None:
+        self.counts[COUNTS[state]] += 1
+        if wall is not None:
+            self.wall_count += 1
+            self.wall_sum += wall
+            self.wall_max = wall if self.wall_max is None else max(self.wall_max, wall)
+            self.buckets[bucket_of(wall)] += 1
+        if cpu is not None:
+            self.cpu_count += 1
+            self.cpu_sum += cpu
+        if submitted is not None and started is not None:
+            self.queue_count += 1
+            self.queue_sum += max(0.0, started - submitted)
+        for name, value in _numbers(metrics).items():
+            entry = self.metrics.setdefault(name, [0, 0.0, value, value])
+            entry[0] += 1
+            entry[1] += value
+            entry[2], entry[3] = min(entry[2], value), max(entry[3], value)
+
+
+def _numbers(metrics) -> dict:
+    if isinstance(metrics, str):
+        try:
+            metrics = json.loads(metrics)
+        except ValueError:
+            return {}
+    if not isinstance(metrics, dict):
+        return {}
+    return {str(k)[:128]: float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+            and abs(v) != float("inf")}
+
+
+def accumulate(rows: Iterable[tuple]) -> dict[Key, Delta]:
+    """Deltas by rollup key from job rows (see _COLUMNS); rows not final or
+    without an end are skipped."""
+    deltas: dict[Key, Delta] = {}
+    for site, template, category, state, ended, submitted, started, wall, cpu, metrics in rows:
+        if state not in COUNTS or ended is None:
+            continue
+        key = (day_of(ended), site, template, category)
+        delta = deltas.get(key)
+        if delta is None:
+            delta = deltas[key] = Delta()
+        delta.add(state, submitted, started, wall, cpu, metrics)
+    return deltas
+
+
+def _greatest(a, b):
+    """The larger of two columns, NULL only when both are (SQLite's max(a, b) is
+    NULL when either is)."""
+    if is_postgres():
+        return pw.fn.GREATEST(a, b)
+    return pw.fn.MAX(pw.fn.COALESCE(a, b), pw.fn.COALESCE(b, a))
+
+
+def _least(a, b):
+    if is_postgres():
+        return pw.fn.LEAST(a, b)
+    return pw.fn.MIN(pw.fn.COALESCE(a, b), pw.fn.COALESCE(b, a))
+
+
+_KEY = (DailyRollup.day, DailyRollup.site, DailyRollup.template, DailyRollup.category)
+_ADDED = ("completed", "failed", "killed", "lost", "wall_count", "wall_sum", "cpu_count",
+          "cpu_sum", "queue_count", "queue_sum", *WALL_BUCKETS)
+_METRIC_KEY = (RollupMetric.day, RollupMetric.site, RollupMetric.template,
+               RollupMetric.category, RollupMetric.name)
+
+
+def apply(deltas: dict[Key, Delta]) -> None:
+    """Add deltas to their rollup rows (created when missing), in key order so
+    that two transactions never wait for each other's rows in opposite orders."""
+    fields = DailyRollup._meta.fields
+    update = {fields[name]: fields[name] + getattr(EXCLUDED, name) for name in _ADDED}
+    update[DailyRollup.wall_max] = _greatest(DailyRollup.wall_max, EXCLUDED.wall_max)
+    metric_update = {RollupMetric.count: RollupMetric.count + EXCLUDED.count,
+                     RollupMetric.total: RollupMetric.total + EXCLUDED.total,
+                     RollupMetric.low: _least(RollupMetric.low, EXCLUDED.low),
+                     RollupMetric.high: _greatest(RollupMetric.high, EXCLUDED.high)}
+    with database.atomic():
+        for key in sorted(deltas):
+            delta = deltas[key]
+            day, site, template, category = key
+            row = dict(day=day, site=site, template=template, category=category,
+                       wall_count=delta.wall_count, wall_sum=delta.wall_sum,
+                       wall_max=delta.wall_max, cpu_count=delta.cpu_count,
+                       cpu_sum=delta.cpu_sum, queue_count=delta.queue_count,
+                       queue_sum=delta.queue_sum, **delta.counts,
+                       **dict(zip(WALL_BUCKETS, delta.buckets, strict=True)))
+            DailyRollup.insert(**row).on_conflict(conflict_target=_KEY, update=update).execute()
+            for name in sorted(delta.metrics):
+                count, total, low, high = delta.metrics[name]
+                RollupMetric.insert(day=day, site=site, template=template, category=category,
+                                    name=name, count=count, total=total, low=low, high=high) \
+                    .on_conflict(conflict_target=_METRIC_KEY, update=metric_update).execute()
+
+
+def add_finished(job_ids: list[int]) -> None:
+    """Add these jobs (just given a final state, in the caller's transaction)."""
+    if not job_ids:
+        return
+    rows = Job.select(*_COLUMNS).join(Test).where(Job.id.in_(job_ids)).tuples()
+    apply(accumulate(rows))
+
+
+def backfill(batch: int = 20_000, progress: Callable[[str], None] | None = None) -> int:
+    """Count the final jobs that existed before rollups did, `batch` ids at a time,
+    each batch committed with the cursor: interrupted, it resumes where it stood.
+    Returns the jobs counted by this call."""
+    state = RollupBackfill.select().order_by(RollupBackfill.id).first()
+    if state is None:
+        top = Job.select(pw.fn.MAX(Job.id)).scalar() or 0
+        state = RollupBackfill.create(last_job_id=0, max_job_id=top, started_at=time.time())
+    if state.finished_at is not None:
+        return 0
+    counted, began = 0, time.monotonic()
+    final = [s.value for s in JOB_FINAL]
+    while state.last_job_id < state.max_job_id:
+        upper = min(state.last_job_id + batch, state.max_job_id)
+        with database.atomic():
+            rows = list(Job.select(*_COLUMNS).join(Test)
+                        .where(Job.id > state.last_job_id, Job.id <= upper,
+                               Job.state.in_(final)).tuples())
+            apply(accumulate(rows))
+            RollupBackfill.update(last_job_id=upper).where(RollupBackfill.id == state.id) \
+                .execute()
+        state.last_job_id = upper
+        counted += len(rows)
+        if progress:
+            rate = counted / max(1e-9, time.monotonic() - began)
+            progress(f"rollups: job ids up to {upper} of {state.max_job_id} "
+                     f"({100 * upper / state.max_job_id:.0f}%, {rate:,.0f} jobs/s)")
+    RollupBackfill.update(finished_at=time.time()).where(RollupBackfill.id == state.id).execute()
+    return counted
+
+
+def quantile(buckets: list[int], q: float, high: float | None = None) -> float | None:
+    """The q-quantile of a wall-time histogram, interpolated inside its bucket
+    (the last bucket reaches up to `high`, the largest value, when known)."""
+    total = sum(buckets)
+    if not total:
+        return None
+    rank = max(1.0, q * total)
+    seen = 0
+    for index, number in enumerate(buckets):
+        if number and seen + number >= rank:
+            low = WALL_EDGES[index - 1] if index else 0.0
+            top = WALL_EDGES[index] if index < len(WALL_EDGES) else (high or low)
+            if high is not None:
+                top = min(top, max(high, low))
+            return low + (top - low) * (rank - seen) / number
+        seen += number
+    return high
