@@ -1,8 +1,11 @@
-"""Data for the robot page: functional efficiency per site and day, in SQL.
+"""Data for the robot page and the site page's history: functional efficiency
+per site and day, read from the daily rollups (appliance/rollups.py), never
+from job rows, so a year of history costs what a week does.
 
 Efficiency is completed / (completed + failed) of functional jobs by the day
 they ended (UTC). Each cell carries the bounds of its day so a page can link
-to the jobs behind it, and a colour class so every page colours alike.
+to the jobs behind it (while retention keeps their rows), and a colour class so
+every page colours alike.
 """
 from __future__ import annotations
 
@@ -10,14 +13,17 @@ import time
 
 import peewee as pw
 
+from appliance import rollups
 from appliance.errors import BadInput
-from appliance.models import Job, Site, Test
-from appliance.states import Category, JobState
+from appliance.models import WALL_BUCKETS, DailyRollup, Site
+from appliance.states import Category
 
 DAY = 86400.0
-MAX_DAYS = 50
+MAX_DAYS = 365
+DAY_CHOICES = (7, 30, 50, 365)  # what the pages offer
 # Colour classes by efficiency: at least GOOD is good, at least WARN is a warning.
 GOOD, WARN = 0.9, 0.5
+_SUMMED = ("completed", "failed", "killed", "lost", "wall_count", "wall_sum")
 
 
 def colour(efficiency: float | None) -> str:
@@ -30,34 +36,42 @@ def day_start(moment: float) -> float:
     return moment - moment % DAY
 
 
-def _counts(start: float, end: float, site_id: int | None = None):
-    """{(site id, day index): (completed, failed)} for functional jobs ended in [start, end).
-
-    Grouped by site id and filtered on a list of functional test ids, not joined
-    to site and test: the joins cost a lookup per job, a third of the time over
-    a million jobs.
-    """
-    day = pw.fn.FLOOR((Job.ended_at - start) / DAY)
-    failed = pw.fn.SUM(pw.Case(None, [(Job.state == JobState.FAILED.value, 1)], 0))
-    completed = pw.fn.SUM(pw.Case(None, [(Job.state == JobState.COMPLETED.value, 1)], 0))
-    functional = Test.select(Test.id).where(Test.category == Category.FUNCTIONAL.value)
-    query = (Job.select(Job.site, day, completed, failed)
-             .where(Job.ended_at >= start, Job.ended_at < end, Job.test.in_(functional),
-                    Job.state.in_([JobState.COMPLETED.value, JobState.FAILED.value]))
-             .group_by(Job.site, day))
+def _counts(start: float, end: float, site_id: int | None = None,
+            histogram: bool = False) -> dict:
+    """{(site id, day index): {column: sum}} of functional rollups of days in [start, end)."""
+    columns = [getattr(DailyRollup, name) for name in _SUMMED]
+    if histogram:
+        columns += [getattr(DailyRollup, name) for name in WALL_BUCKETS]
+    query = (DailyRollup.select(DailyRollup.site, DailyRollup.day,
+                                *[pw.fn.SUM(c) for c in columns], pw.fn.MAX(DailyRollup.wall_max))
+             .where(DailyRollup.category == Category.FUNCTIONAL.value,
+                    DailyRollup.day >= start, DailyRollup.day < end)
+             .group_by(DailyRollup.site, DailyRollup.day))
     if site_id is not None:
-        query = query.where(Job.site == site_id)
-    return {(site, int(index)): (int(ok), int(bad)) for site, index, ok, bad in query.tuples()}
+        query = query.where(DailyRollup.site == site_id)
+    names = [c.name for c in columns] + ["wall_max"]
+    return {(site, int((day - start) // DAY)): dict(zip(names, values, strict=True))
+            for site, day, *values in query.tuples()}
 
 
-def _cell(start: float, index: int, counts: tuple[int, int] | None) -> dict:
-    completed, failed = counts or (0, 0)
+def _cell(start: float, index: int, counts: dict | None, walls: bool = False) -> dict:
+    counts = counts or {}
+    completed, failed = int(counts.get("completed") or 0), int(counts.get("failed") or 0)
+    killed, lost = int(counts.get("killed") or 0), int(counts.get("lost") or 0)
     total = completed + failed
     efficiency = completed / total if total else None
-    return {"day": time.strftime("%Y-%m-%d", time.gmtime(start + index * DAY)),
+    cell = {"day": time.strftime("%Y-%m-%d", time.gmtime(start + index * DAY)),
             "from": start + index * DAY, "to": start + (index + 1) * DAY,
-            "completed": completed, "failed": failed, "total": total,
+            "completed": completed, "failed": failed, "killed": killed, "lost": lost,
+            "total": total, "jobs": total + killed + lost,
             "efficiency": efficiency, "colour": colour(efficiency)}
+    if walls:
+        ended = int(counts.get("wall_count") or 0)
+        buckets = [int(counts.get(name) or 0) for name in WALL_BUCKETS]
+        cell |= {"wall_mean": (counts.get("wall_sum") or 0) / ended if ended else None,
+                 "wall_p50": rollups.quantile(buckets, 0.5, counts.get("wall_max")),
+                 "wall_p90": rollups.quantile(buckets, 0.9, counts.get("wall_max"))}
+    return cell
 
 
 def matrix(days: int = 7, end: float | None = None) -> dict:
@@ -73,17 +87,19 @@ def matrix(days: int = 7, end: float | None = None) -> dict:
 
 
 def site_overview(name: str, days: int = MAX_DAYS, end: float | None = None) -> dict:
-    """One site's daily functional efficiency over up to 50 days."""
+    """One site's daily functional efficiency, job counts and wall times over up
+    to a year."""
     days = _days(days)
     site = Site.get_or_none(Site.name == name)
     if site is None:
         raise BadInput(f"no site named {name!r}")
     start = day_start(time.time() if end is None else end) - (days - 1) * DAY
-    counts = _counts(start, start + days * DAY, site.id)
-    cells = [_cell(start, i, counts.get((site.id, i))) for i in range(days)]
+    counts = _counts(start, start + days * DAY, site.id, histogram=True)
+    cells = [_cell(start, i, counts.get((site.id, i)), walls=True) for i in range(days)]
     completed = sum(c["completed"] for c in cells)
     total = sum(c["total"] for c in cells)
     return {"site": name, "days": cells, "completed": completed, "total": total,
+            "jobs": sum(c["jobs"] for c in cells),
             "efficiency": completed / total if total else None}
 
 
@@ -91,3 +107,21 @@ def _days(days: int) -> int:
     if not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
         raise BadInput(f"days must be a whole number from 1 to {MAX_DAYS}")
     return days
+
+
+def recent_efficiency(days: int = 7, end: float | None = None) -> dict[int, dict]:
+    """{site id: {completed, failed, efficiency, colour}} of functional jobs over the
+    last `days` days (today included): the index's site-health figures."""
+    days = _days(days)
+    start = day_start(time.time() if end is None else end) - (days - 1) * DAY
+    query = (DailyRollup.select(DailyRollup.site, pw.fn.SUM(DailyRollup.completed),
+                                pw.fn.SUM(DailyRollup.failed))
+             .where(DailyRollup.category == Category.FUNCTIONAL.value,
+                    DailyRollup.day >= start).group_by(DailyRollup.site))
+    figures = {}
+    for site_id, completed, failed in query.tuples():
+        total = (completed or 0) + (failed or 0)
+        efficiency = completed / total if total else None
+        figures[site_id] = {"completed": completed or 0, "failed": failed or 0,
+                            "efficiency": efficiency, "colour": colour(efficiency)}
+    return figures

@@ -84,6 +84,17 @@ def site(name: str):
         abort(404)
 
 
+@blueprint.get("/sites/<name>/history")
+def site_history(name: str):
+    """A site's daily functional counts, efficiency and wall times (from the rollups)."""
+    if not Site.select().where(Site.name == name).exists():
+        abort(404, description=f"no site named {name!r}")
+    try:
+        return jsonify(robot.site_overview(name, _int_arg("days", 50)))
+    except ValueError as error:
+        abort(400, description=str(error))
+
+
 @blueprint.get("/templates")
 def templates():
     rows = Template.select().order_by(Template.name)

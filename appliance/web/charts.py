@@ -61,6 +61,22 @@ def metric_per_site(metric: str, means: dict[str, tuple[float, int]]) -> str:
     return _svg(chart)
 
 
+def daily_history(days: list[dict], title: str = "Functional jobs per day") -> str:
+    """days: the site overview's cells, oldest first: jobs by outcome as stacked bars
+    and the efficiency (right axis, 0-100 %) as a line."""
+    chart = pygal.Bar(title=title, style=_style(["completed", "failed", "killed", "lost",
+                                                 "efficiency"]),
+                      stacked=True, x_label_rotation=30, show_minor_x_labels=False,
+                      secondary_range=(0, 100), **_CHART)
+    chart.x_labels = [d["day"] for d in days]
+    chart.x_labels_major = chart.x_labels[::max(1, len(days) // 10)]
+    for state in ("completed", "failed", "killed", "lost"):
+        chart.add(state, [d[state] for d in days])
+    chart.add("efficiency %", [None if d["efficiency"] is None else round(100 * d["efficiency"], 1)
+                               for d in days], secondary=True, stroke=True)
+    return _svg(chart)
+
+
 def _clock(seconds: float) -> str:
     minutes, rest = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)

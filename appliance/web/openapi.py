@@ -137,6 +137,11 @@ def _reads() -> dict:
                                   "parameters": [_path_parameter("name")],
                                   "responses": {"200": _reply("the site", {"type": "object"}),
                                                 **_errors(404)}}},
+        "/sites/{name}/history": {"get": {
+            "summary": "one site's functional jobs per day (counts, efficiency, wall times)",
+            "parameters": [_path_parameter("name"),
+                           _query("days", {"type": "integer", "minimum": 1, "maximum": 365})],
+            "responses": {"200": _reply("the days", {"type": "object"}), **_errors(400, 404)}}},
         "/templates": {"get": {"summary": "templates", "responses": {
             "200": _reply("templates", listing("templates", _ref("Template")))}}},
         "/tests": {"get": {"summary": "tests, newest first", "parameters": [
@@ -167,7 +172,7 @@ def _reads() -> dict:
         "/incidents": {"get": {"summary": "site-health incidents",
                                "responses": {"200": _reply("incidents", {"type": "object"})}}},
         "/robot": {"get": {"summary": "functional efficiency per site and day", "parameters": [
-            _query("days", {"type": "integer", "minimum": 1, "maximum": 50})],
+            _query("days", {"type": "integer", "minimum": 1, "maximum": 365})],
             "responses": {"200": _reply("the matrix", {"type": "object"}), **_errors(400)}}},
         "/whoami": {"get": {"summary": "the user of the token sent, or null",
                             "responses": {"200": _reply("the user", _object(

@@ -5,6 +5,7 @@ import time
 
 from flask import Blueprint, abort, current_app, render_template, request
 
+from appliance.health import robot
 from appliance.health import views as health_views
 from appliance.limits import MAX_PAGE_NUMBER
 from appliance.liveness import agent_state
@@ -34,7 +35,8 @@ def index():
     return render_template("index.html", groups=groups, agents=agents, sites=sites,
                            incidents=incidents, now=time.time(),
                            agent_state=agent_state,
-                           dead_after=current_app.config["HC"].agent_dead_after)
+                           dead_after=current_app.config["HC"].agent_dead_after,
+                           week=robot.recent_efficiency(7))
 
 
 @blueprint.get("/tests/")

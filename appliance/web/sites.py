@@ -7,6 +7,7 @@ from appliance.health import robot
 from appliance.health import views as health_views
 from appliance.models import Site, Template, TemplateSite, Test, TestSite
 from appliance.states import Category
+from appliance.web import charts
 
 blueprint = Blueprint("sites", __name__)
 
@@ -16,11 +17,13 @@ def site_page(name: str):
     site = Site.get_or_none(Site.name == name)
     if site is None:
         abort(404)
-    days = min(robot.MAX_DAYS, max(1, request.args.get("days", 14, type=int)))
+    days = min(robot.MAX_DAYS, max(1, request.args.get("days", 50, type=int)))
     recent = _recent_functional(site)
+    overview = robot.site_overview(name, days)
     return render_template("site.html", site=site,
                            events=health_views.site_events(name)["events"],
-                           overview=robot.site_overview(name, days), recent=recent, days=days)
+                           overview=overview, plot=charts.daily_history(overview["days"]),
+                           recent=recent, days=days, choices=robot.DAY_CHOICES)
 
 
 def _recent_functional(site: Site) -> list:
@@ -34,6 +37,7 @@ def _recent_functional(site: Site) -> list:
 def robot_page():
     days = min(robot.MAX_DAYS, max(1, request.args.get("days", 7, type=int)))
     return render_template("robot.html", matrix=robot.matrix(days), days=days,
+                           choices=robot.DAY_CHOICES,
                            incidents=health_views.incidents()["incidents"])
 
 

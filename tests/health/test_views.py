@@ -54,5 +54,5 @@ def test_robot_matrix_counts_functional_jobs_per_day(any_world):
     overview = robot.site_overview("bad", days=50, end=NOW)
     assert len(overview["days"]) == 50 and overview["total"] == 5
     assert overview["completed"] == 1
-    with pytest.raises(ValueError, match="1 to 50"):
-        robot.matrix(days=51)
+    with pytest.raises(ValueError, match="1 to 365"):
+        robot.matrix(days=366)

@@ -2,6 +2,7 @@
 straight into a migrated database, for the site-health tests."""
 from __future__ import annotations
 
+from appliance import rollups
 from appliance.lifecycle import create_test
 from appliance.models import Job, JobTemplate, Site, Template, TemplateSite, Test
 from appliance.states import Category, JobState, TestState
@@ -32,10 +33,12 @@ class World:
             self.tests[template.name] = test
         state = {"C": JobState.COMPLETED, "F": JobState.FAILED, "K": JobState.KILLED}[outcome]
         failed = outcome == "F"
-        return Job.create(test=test, site=site, attempt=1, state=state.value,
-                          created_at=ended_at - 60, ended_at=ended_at,
-                          exit_code=exit_code if failed else 0,
-                          reason=reason if failed else None)
+        job = Job.create(test=test, site=site, attempt=1, state=state.value,
+                         created_at=ended_at - 60, ended_at=ended_at,
+                         exit_code=exit_code if failed else 0,
+                         reason=reason if failed else None)
+        rollups.add_finished([job.id])  # as the agents do when a job ends
+        return job
 
     def history(self, site: Site, templates: list[Template], outcomes: str, newest: float,
                 spacing: float = 600, **failure) -> list[Job]:

@@ -46,6 +46,8 @@ ROUTES = {
     "/api/v1/openapi.json": ("GET", "/api/v1/openapi.json", OK, OK, OK),
     "/api/v1/sites": ("GET", "/api/v1/sites", OK, OK, OK),
     "/api/v1/sites/<name>": ("GET", "/api/v1/sites/alpha", OK, OK, OK),
+    "/api/v1/sites/<name>/history": ("GET", "/api/v1/sites/alpha/history?days=365",
+                                     OK, OK, OK),
     "/api/v1/templates": ("GET", "/api/v1/templates", OK, OK, OK),
     "/api/v1/templates/<name>": ("PUT", "/api/v1/templates/x", 401, 403, 415),  # no body
     "/api/v1/tests": ("GET", "/api/v1/tests?per_page=5", OK, OK, OK),
