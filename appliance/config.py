@@ -64,6 +64,16 @@ def _positive_int(text: str) -> int:
     return number
 
 
+def _percent(text: str) -> float:
+    try:
+        number = float(str(text).strip().rstrip("%"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a percentage: give a number from 0 to 100") from None
+    if not 0 <= number <= 100:
+        raise ValueError(f"{text!r} must be from 0 to 100")
+    return number
+
+
 def _choice(*allowed: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in allowed:
@@ -132,6 +142,26 @@ SETTINGS = (
             "longest a backend command (sbatch, squeue, ...) may take; at most half of "
             "HC_AGENT_DEAD_AFTER; default half of it, between 5 and 10",
             _positive_duration),
+    Setting("retain_job_rows", "30d", "s",
+            "job rows of a finished test are removed this long after it finished (its summary, "
+            "plots and daily rollups stay for ever); 0 = keep for ever", parse_duration),
+    Setting("retain_work_areas", "7d", "s",
+            "a finished test's work area is packed into one archive this long after it "
+            "finished; 0 = never", parse_duration),
+    Setting("retain_archives", "90d", "s",
+            "a work-area archive is removed this long after it was packed; 0 = keep for ever",
+            parse_duration),
+    Setting("retain_test_logs", "180d", "s",
+            "a finished test's log lines are removed this long after it finished; 0 = keep "
+            "for ever", parse_duration),
+    Setting("retention_interval", "10m", "s", "server agent: how often retention runs",
+            _positive_duration),
+    Setting("retention_batch", "1000", "rows",
+            "most rows one retention transaction removes (short locks; on PostgreSQL, "
+            "batches autovacuum keeps up with)", _positive_int),
+    Setting("disk_warn_free", "10", "%",
+            "warn on the index and in hc status when the work or database volume has less "
+            "free space than this", _percent),
     Setting("db_wait", "60", "s", "how long to wait for the database at start",
             _positive_duration),
     Setting("web_bind", "127.0.0.1:8000", "host:port", "address of the web UI", _text),
@@ -188,6 +218,13 @@ class Config:
     submit_batch: int
     work_min_free: int
     backend_timeout: float
+    retain_job_rows: float
+    retain_work_areas: float
+    retain_archives: float
+    retain_test_logs: float
+    retention_interval: float
+    retention_batch: int
+    disk_warn_free: float
     db_wait: float
     web_bind: str
     web_workers: int

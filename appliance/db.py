@@ -25,6 +25,9 @@ MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 _MIGRATION_LOCK_KEY = 0x4843_4D49  # "HCMI"
 
 SQLITE_PRAGMAS = {
+    # Incremental: retention gives freed pages back a few at a time (appliance/retention.py).
+    # Takes effect on a new database only; an older one reuses its free pages instead.
+    "auto_vacuum": "incremental",
     "journal_mode": "wal",
     "busy_timeout": 30_000,  # ms: agents and web write concurrently
     "foreign_keys": 1,

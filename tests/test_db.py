@@ -32,6 +32,7 @@ def test_sqlite_pragmas(db):
     assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
     assert db.execute_sql("PRAGMA busy_timeout").fetchone()[0] >= 1000
+    assert db.execute_sql("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
 
 
 MIGRATE = "from appliance.db import open_database, upgrade; import sys; " \

@@ -5,7 +5,9 @@ Duties, each run on its own period by `schedule`:
 - assign tests waiting to be scheduled to the live submit host with least load;
 - move the tests of a submit host whose heartbeat stopped to a live host;
 - refresh the summaries of tests in progress;
-- judge site health by the policy when due, and deliver webhooks (appliance/health).
+- judge site health by the policy when due, and deliver webhooks (appliance/health);
+- apply retention (appliance/retention.py): old job rows, logs and work areas go, in
+  small batches within a time budget per pass.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import logging
 import peewee as pw
 import schedule
 
+from appliance import retention
 from appliance.agents.runner import Heartbeat
 from appliance.config import Config
 from appliance.db import database
@@ -58,7 +61,8 @@ class ServerAgent:
                              (self.fail_over_dead_hosts, config.server_interval),
                              (self.refresh_summaries, config.summary_interval),
                              (health.evaluate_if_due, config.server_interval),
-                             (webhooks.deliver_due, config.server_interval)):
+                             (webhooks.deliver_due, config.server_interval),
+                             (self.apply_retention, config.retention_interval)):
             self.scheduler.every(period).seconds.do(self._run_duty, duty)
 
     def _run_duty(self, duty) -> None:
@@ -196,3 +200,10 @@ class ServerAgent:
             summary.refresh(test_id, now)
             count += 1
         return count
+
+    def apply_retention(self, now: float) -> retention.Report:
+        report = retention.run(self.config, now)
+        if report.job_rows or report.log_lines or report.archived or report.archives_removed:
+            log.info("retention: %s%s", "; ".join(report.lines()),
+                     "" if report.finished else " (more next pass)")
+        return report

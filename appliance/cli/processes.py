@@ -59,6 +59,9 @@ def show_config(args, settings: Config) -> int:
         if setting.field == "secret_key":
             value = "(set)" if value else "(empty)"
         print(f"{setting.env_name}={value}")
+    from appliance import budget
+    for line in budget.lines(budget.budget(settings, with_database=False)):
+        print("# " + line)
     return 0
 
 

@@ -19,7 +19,7 @@ from appliance.web.api import TEST
 from appliance.web.auth import current_user, login_required
 
 blueprint = Blueprint("actions", __name__)
-ACTIONS = ("send-for-approval", "approve", "cancel", "clone")
+ACTIONS = ("send-for-approval", "approve", "cancel", "clone", "keep", "unkeep")
 
 
 @blueprint.get("/create")
@@ -131,6 +131,9 @@ def act(test_id: int, action: str):
         return _refused("Not possible now", refusal, 409)
     if action == "clone":
         flash(f"test {result.id} cloned from test {test.id} (a draft: send it for approval)")
+    elif action in ("keep", "unkeep"):
+        flash(f"test {test.id}: " + ("kept: retention leaves it alone" if result.keep
+                                     else "no longer kept"))
     else:
         flash(f"test {test.id}: {result.state}")
     return redirect(url_for("pages.test_page", test_id=result.id), 303)

@@ -62,7 +62,7 @@ def create_test():
     return reply, 201, {"Location": url_for("api.test", test_id=test.id)}
 
 
-@blueprint.post(TEST + "/<any('send-for-approval', approve, cancel, clone):action>")
+@blueprint.post(TEST + "/<any('send-for-approval', approve, cancel, clone, keep, unkeep):action>")
 @login_required
 def act(test_id: int, action: str):
     test = _test_or_404(test_id)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from appliance import accounts, creation, lifecycle
+from appliance import accounts, creation, lifecycle, retention
 from appliance.errors import FieldErrors
 from appliance.knobs import LOAD_KNOBS
 from appliance.models import Test, User
-from appliance.states import TEST_FINAL, TestState
+from appliance.states import TEST_FINAL, Category, TestState
 
 
 class Forbidden(Exception):
@@ -45,6 +45,8 @@ def allowed_actions(user: User | None, test: Test) -> list[str]:
     if may_change(user, test) and state not in TEST_FINAL:
         actions.append("cancel")
     actions.append("clone")
+    if may_change(user, test) and test.category == Category.STRESS.value:
+        actions.append("unkeep" if test.keep else "keep")  # against retention
     return actions
 
 
@@ -56,6 +58,8 @@ def act(user: User, test: Test, action: str, now: float | None = None) -> Test:
         raise Forbidden("only an admin can approve a test")
     if action in ("send-for-approval", "cancel") and not may_change(user, test):
         raise Forbidden(f"only the test's owner ({test.owner}) or an admin can {action} it")
+    if action in ("keep", "unkeep"):
+        return _keep(user, test, action == "keep")
     if action == "send-for-approval":
         lifecycle.send_for_approval(test.id, user.name)
     elif action == "approve":
@@ -65,6 +69,16 @@ def act(user: User, test: Test, action: str, now: float | None = None) -> Test:
     else:
         raise AssertionError(f"unknown action {action!r}")  # the routes allow only the above
     return Test.get_by_id(test.id)
+
+
+def _keep(user: User, test: Test, keep: bool) -> Test:
+    """Pin a stress test against retention (or unpin it): its owner or an admin."""
+    if not may_change(user, test):
+        raise Forbidden(f"only the test's owner ({test.owner}) or an admin can keep it")
+    try:
+        return retention.set_keep(test.id, keep, user.name, admin=True)
+    except ValueError as refusal:
+        raise lifecycle.TransitionRefused(str(refusal)) from None
 
 
 def change_load(user: User, test: Test, site_name: str, knobs: Mapping) -> list[str]:

@@ -194,10 +194,12 @@ def _writes() -> dict:
                           **_errors(400, 401, 415)}}},
         "/tests/{test_id}/{action}": {"post": {
             "summary": "send-for-approval (owner, admin), approve (admin), cancel (owner, "
-                       "admin) or clone (anyone) a test",
+                       "admin), clone (anyone), keep or unkeep (a stress test against "
+                       "retention: owner, admin) a test",
             "security": secured, "parameters": [test_id, {
                 "name": "action", "in": "path", "required": True,
-                "schema": {"enum": ["send-for-approval", "approve", "cancel", "clone"]}}],
+                "schema": {"enum": ["send-for-approval", "approve", "cancel", "clone", "keep",
+                                    "unkeep"]}}],
             "responses": {"200": _reply("the test", _ref("Test")),
                           "201": _reply("the clone", _ref("Test")),
                           **_errors(401, 403, 404, 409)}}},

@@ -55,7 +55,8 @@ ROUTES = {
     "/api/v1/tests/<int:test_id>/jobs": ("GET", "/api/v1/tests/{test}/jobs", OK, OK, OK),
     "/api/v1/tests/<int:test_id>/log": ("GET", "/api/v1/tests/{test}/log", OK, OK, OK),
     "/api/v1/tests/<int:test_id>/export": ("GET", "/api/v1/tests/{test}/export", OK, OK, OK),
-    "/api/v1/tests/<int:test_id>/<any('send-for-approval', approve, cancel, clone):action>":
+    "/api/v1/tests/<int:test_id>/<any('send-for-approval', approve, cancel, clone, keep, "
+    "unkeep):action>":
         ("POST", "/api/v1/tests/{test}/cancel", 401, 403, 200),
     "/api/v1/tests/<int:test_id>/sites/<site>": ("PATCH", "/api/v1/tests/{test}/sites/alpha",
                                                  401, 415, 415),  # no body
