@@ -100,6 +100,11 @@ def _add_filters(app: Flask) -> None:
             return "-"
         return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
+    @app.template_filter("bytes")
+    def size(number):
+        from appliance.disk import human
+        return human(number or 0)
+
     @app.template_filter("percent")
     def percent(fraction):
         return "-" if fraction is None else f"{100 * fraction:.1f}%"

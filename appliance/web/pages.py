@@ -5,6 +5,7 @@ import time
 
 from flask import Blueprint, abort, current_app, render_template, request
 
+from appliance import budget
 from appliance.health import robot
 from appliance.health import views as health_views
 from appliance.limits import MAX_PAGE_NUMBER
@@ -36,7 +37,8 @@ def index():
                            incidents=incidents, now=time.time(),
                            agent_state=agent_state,
                            dead_after=current_app.config["HC"].agent_dead_after,
-                           week=robot.recent_efficiency(7))
+                           week=robot.recent_efficiency(7),
+                           disk=budget.budget(current_app.config["HC"]))
 
 
 @blueprint.get("/tests/")

@@ -48,9 +48,25 @@ def metrics():
     problems = ["# TYPE hc_agent_problem gauge"] + [  # 1: see the index for what it is
         f'hc_agent_problem{{role="{a.role}",host="{_label(a.host)}"}} {int(bool(a.problem))}'
         for a in Agent.select(Agent.role, Agent.host, Agent.problem)]
-    lines += ages + up + problems
+    lines += ages + up + problems + _disk_lines()
     return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
 
 
 def _label(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _disk_lines() -> list[str]:
+    """The disk budget (appliance/budget.py) as gauges."""
+    from appliance import budget
+    figures = budget.budget(current_app.config["HC"])
+    lines = ["# TYPE hc_volume_bytes gauge"]
+    for volume, values in (("work", figures["work"]), ("database", figures["database"])):
+        for kind in ("total", "free"):
+            if kind in values:
+                lines.append(f'hc_volume_bytes{{volume="{volume}",kind="{kind}"}} {values[kind]}')
+    lines.append("# TYPE hc_database_bytes gauge")
+    lines.append(f"hc_database_bytes {figures['database']['size'] or 0}")
+    lines.append("# TYPE hc_disk_warnings gauge")
+    lines.append(f"hc_disk_warnings {len(figures['warnings'])}")
+    return lines
