@@ -16,6 +16,7 @@ MAX_PAGE_NUMBER = 1_000_000     # page x per_page must stay an offset the databa
 MAX_KNOB = 1_000_000            # jobs: more is a typing error (and would not fit the columns)
 MAX_SECONDS = 30 * 86400        # s: a test's length, durations, timeouts (a longer stress test
                                 # is a typing error; functional tests are re-created)
+MAX_HISTORY_DAYS = 365         # days a history page (robot, site, API) looks back
 EARLIEST_TIME = 946_684_800.0   # 2000-01-01T00:00:00Z: no test starts before
 LATEST_TIME = 4_102_444_800.0   # 2100-01-01T00:00:00Z: no test ends after
 

@@ -23,7 +23,9 @@ import peewee as pw
 from appliance import archives, workarea
 from appliance.config import Config
 from appliance.db import database, is_postgres
+from appliance.errors import BadInput
 from appliance.models import Job, Test, TestLog
+from appliance.reports import summary
 from appliance.states import JOB_ACTIVE, TEST_FINAL, Category
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class Report:
     archives_removed: list = field(default_factory=list)
     tests: dict = field(default_factory=dict)  # step -> [test ids]
     finished: bool = True  # False: the budget ran out, the next pass goes on
+    pages_freed: int = 0  # SQLite pages given back to the file system
 
     def lines(self) -> list[str]:
         return [f"job rows: {self.job_rows} of {len(self.tests.get('jobs', []))} tests",
@@ -102,6 +105,9 @@ def run(config: Config, now: float, budget: float | None = BUDGET,
         if not age:
             continue
         for (test_id,) in _due(age, done, now).tuples():
+            if name == "jobs":
+                # The summary and plots are what stays of the jobs: make them final first.
+                summary.refresh(test_id, now, final=True)
             removed = _remove_rows(model, test_id, config.retention_batch, deadline, pause)
             if removed is None:
                 report.finished = False
@@ -120,7 +126,7 @@ def run(config: Config, now: float, budget: float | None = BUDGET,
             archives.remove(config.work_dir, test_id)
             Test.update(archive_removed_at=now).where(Test.id == test_id).execute()
             report.archives_removed.append(test_id)
-    compact()
+    report.pages_freed = compact(deadline, pause=pause)
     return report
 
 
@@ -153,14 +159,22 @@ def _archive_work_areas(config: Config, now: float, report: Report,
     return True
 
 
-def compact(pages: int = 2000) -> None:
-    """Give free pages back to the file system, a few at a time (SQLite with
-    auto_vacuum=incremental; each call is one short write). PostgreSQL's
+def compact(deadline: float | None = None, pages: int = 1000, pause: float = PAUSE) -> int:
+    """Give free pages back to the file system, `pages` at a time (SQLite with
+    auto_vacuum=incremental: each step is one short write), until none is left
+    or the deadline passed; returns the pages given back. PostgreSQL's
     autovacuum reclaims the space of deleted rows itself."""
-    if is_postgres():
-        return
-    if database.execute_sql("PRAGMA auto_vacuum").fetchone()[0] == 2:
-        database.execute_sql(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+    if is_postgres() or database.execute_sql("PRAGMA auto_vacuum").fetchone()[0] != 2:
+        return 0
+    freed = 0
+    while deadline is None or time.monotonic() < deadline:
+        free = database.execute_sql("PRAGMA freelist_count").fetchone()[0]
+        if not free:
+            break
+        database.execute_sql(f"PRAGMA incremental_vacuum({min(free, int(pages))})").fetchall()
+        freed += min(free, pages)
+        time.sleep(pause)
+    return freed
 
 
 class NotAllowed(PermissionError):
@@ -171,9 +185,9 @@ def set_keep(test_id: int, keep: bool, user_name: str, admin: bool) -> Test:
     """Pin (keep) or unpin a stress test against retention: its owner or an admin."""
     test = Test.get_or_none(Test.id == test_id)
     if test is None:
-        raise LookupError(f"no test {test_id}")
+        raise BadInput(f"no test {test_id}")
     if test.category != Category.STRESS.value:
-        raise ValueError("only stress tests can be kept: functional tests live on in their "
+        raise BadInput("only stress tests can be kept: functional tests live on in their "
                          "daily rollups")
     if not admin and test.owner != user_name:
         raise NotAllowed(f"only the test's owner ({test.owner}) or an admin can keep it")

@@ -9,8 +9,10 @@ import pytest
 
 from appliance import archives, lifecycle, retention, workarea
 from appliance.agents import jobbook
+from appliance.errors import BadInput
 from appliance.health import robot
 from appliance.models import DailyRollup, Job, Test, TestLog
+from appliance.reports import queries
 from appliance.states import JobState, TestState
 from tests.factories import make_site, make_template
 
@@ -60,6 +62,7 @@ def test_dry_run_names_what_a_pass_then_removes(world):
     config, made = world
     now = T0 + 31 * DAY
     rollups_before = list(DailyRollup.select().tuples())
+    counts_before = queries.site_counts(made["old"])
     matrix_before = robot.matrix(7, end=T0)
     planned = retention.plan(config, now)
     assert sorted(planned.tests["jobs"]) == sorted([made["old"], made["fun"]])
@@ -72,6 +75,7 @@ def test_dry_run_names_what_a_pass_then_removes(world):
     # Summaries and rollups stay: the robot shows the same numbers.
     assert list(DailyRollup.select().tuples()) == rollups_before
     assert robot.matrix(7, end=T0) == matrix_before
+    assert queries.site_counts(made["old"]) == counts_before  # from the stored summary
     old = Test.get_by_id(made["old"])
     assert old.jobs_removed_at == now and old.archived_at == now
     assert not os.path.isdir(workarea.test_dir(config.work_dir, made["old"]))
@@ -120,8 +124,19 @@ def test_only_the_owner_or_an_admin_keeps_and_only_stress_tests(world):
     with pytest.raises(retention.NotAllowed):
         retention.set_keep(made["old"], True, "mallory", admin=False)
     assert retention.set_keep(made["old"], True, "root", admin=True).keep
-    with pytest.raises(ValueError, match="only stress tests"):
+    with pytest.raises(BadInput, match="only stress tests"):
         retention.set_keep(made["fun"], True, "root", admin=True)
-    with pytest.raises(LookupError):
+    with pytest.raises(BadInput, match="no test"):
         retention.set_keep(10 ** 9, True, "root", admin=True)
     assert not Test.get_by_id(made["fun"]).keep
+
+
+def test_sqlite_gives_the_space_back(world, db):
+    config, made = world
+    TestLog.insert_many([dict(test=made["old"], at=T0, severity="testinfo", message="x" * 500)
+                         for _ in range(3000)]).execute()
+    pages = db.execute_sql("PRAGMA page_count").fetchone()[0]
+    report = retention.run(config.replace(retain_test_logs=DAY), T0 + 2 * DAY, pause=0)
+    assert report.log_lines > 3000 and report.pages_freed > 300
+    assert db.execute_sql("PRAGMA page_count").fetchone()[0] <= pages - 300
+    assert db.execute_sql("PRAGMA freelist_count").fetchone()[0] == 0

@@ -43,10 +43,7 @@ def retention_command(args, settings) -> int:
 def keep_command(args, settings) -> int:
     from appliance.cli.hc_test import actor
     connect(settings)
-    try:
-        test = retention.set_keep(args.test, not args.off, actor(), admin=True)
-    except LookupError as error:
-        raise ValueError(str(error)) from None
+    test = retention.set_keep(args.test, not args.off, actor(), admin=True)
     print(f"test {test.id}: {'kept' if test.keep else 'not kept'}")
     return 0
 

@@ -15,11 +15,12 @@ import peewee as pw
 
 from appliance import rollups
 from appliance.errors import BadInput
+from appliance.limits import MAX_HISTORY_DAYS
 from appliance.models import WALL_BUCKETS, DailyRollup, Site
 from appliance.states import Category
 
 DAY = 86400.0
-MAX_DAYS = 365
+MAX_DAYS = MAX_HISTORY_DAYS
 DAY_CHOICES = (7, 30, 50, 365)  # what the pages offer
 # Colour classes by efficiency: at least GOOD is good, at least WARN is a warning.
 GOOD, WARN = 0.9, 0.5

@@ -3,17 +3,26 @@ from __future__ import annotations
 
 import peewee as pw
 
-from appliance.models import Job, Site
+from appliance.models import Job, Site, Test, TestSite
 from appliance.reports.counts import add_efficiency, counts_by_site, empty_counts
 
 SLICES = 12  # points of the efficiency-over-time plot
 
 
 def site_counts(test_id: int) -> dict[str, dict]:
-    """{site name: counts with efficiency} for one test."""
+    """{site name: counts with efficiency} for one test: from its job rows, or,
+    once retention removed them, from the summary stored with the test."""
+    if Test.select().where(Test.id == test_id, Test.jobs_removed_at.is_null(False)).exists():
+        return _stored_site_counts(test_id)
     names = dict(Site.select(Site.id, Site.name).tuples())
     return {names[site_id]: add_efficiency(counts)
             for site_id, counts in counts_by_site(test_id).items()}
+
+
+def _stored_site_counts(test_id: int) -> dict[str, dict]:
+    rows = TestSite.select(TestSite, Site.name).join(Site).where(TestSite.test == test_id)
+    return {row.site.name: add_efficiency({key: getattr(row, key) for key in empty_counts()})
+            for row in rows if row.jobs_total}
 
 
 def state_counts(by_site: dict[str, dict]) -> dict[str, dict[str, int]]:
