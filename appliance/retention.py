@@ -104,7 +104,9 @@ def run(config: Config, now: float, budget: float | None = BUDGET,
     for age, done, model, name in steps:
         if not age:
             continue
-        for (test_id,) in _due(age, done, now).tuples():
+        # Read the list first: an open read cursor under the writes below would make
+        # SQLite refuse them ("database is locked") once another process wrote.
+        for test_id in _ids(_due(age, done, now)):
             if name == "jobs":
                 # The summary and plots are what stays of the jobs: make them final first.
                 summary.refresh(test_id, now, final=True)
@@ -122,12 +124,16 @@ def run(config: Config, now: float, budget: float | None = BUDGET,
         report.finished = False
         return report
     if config.retain_archives:
-        for (test_id,) in _archives_due(config, now).tuples():
+        for test_id in _ids(_archives_due(config, now)):
             archives.remove(config.work_dir, test_id)
             Test.update(archive_removed_at=now).where(Test.id == test_id).execute()
             report.archives_removed.append(test_id)
     report.pages_freed = compact(deadline, pause=pause)
     return report
+
+
+def _ids(query) -> list[int]:
+    return [test_id for (test_id,) in query.tuples()]
 
 
 def _remove_rows(model, test_id: int, batch: int, deadline: float | None,
@@ -149,7 +155,7 @@ def _remove_rows(model, test_id: int, batch: int, deadline: float | None,
 
 def _archive_work_areas(config: Config, now: float, report: Report,
                         deadline: float | None) -> bool:
-    for (test_id,) in _due(config.retain_work_areas, Test.archived_at, now).tuples():
+    for test_id in _ids(_due(config.retain_work_areas, Test.archived_at, now)):
         if deadline is not None and time.monotonic() > deadline:
             return False
         if archives.pack(config.work_dir, test_id):
