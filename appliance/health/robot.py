@@ -9,6 +9,7 @@ every page colours alike.
 """
 from __future__ import annotations
 
+import functools
 import time
 
 import peewee as pw
@@ -55,13 +56,18 @@ def _counts(start: float, end: float, site_id: int | None = None,
             for site, day, *values in query.tuples()}
 
 
+@functools.lru_cache(maxsize=4096)
+def _label(moment: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(moment))
+
+
 def _cell(start: float, index: int, counts: dict | None, walls: bool = False) -> dict:
     counts = counts or {}
     completed, failed = int(counts.get("completed") or 0), int(counts.get("failed") or 0)
     killed, lost = int(counts.get("killed") or 0), int(counts.get("lost") or 0)
     total = completed + failed
     efficiency = completed / total if total else None
-    cell = {"day": time.strftime("%Y-%m-%d", time.gmtime(start + index * DAY)),
+    cell = {"day": _label(start + index * DAY),
             "from": start + index * DAY, "to": start + (index + 1) * DAY,
             "completed": completed, "failed": failed, "killed": killed, "lost": lost,
             "total": total, "jobs": total + killed + lost,
@@ -81,9 +87,13 @@ def matrix(days: int = 7, end: float | None = None) -> dict:
     start = day_start(time.time() if end is None else end) - (days - 1) * DAY
     counts = _counts(start, start + days * DAY)
     sites = Site.select(Site.id, Site.name, Site.status).order_by(Site.name).tuples()
-    return {"days": [_cell(start, i, None)["day"] for i in range(days)],
-            "sites": [{"site": name, "status": status,
-                       "cells": [_cell(start, i, counts.get((site_id, i))) for i in range(days)]}
+    empty = [_cell(start, i, None) for i in range(days)]  # shared by every site: read only
+
+    def cells(site_id: int) -> list[dict]:
+        return [_cell(start, i, found) if (found := counts.get((site_id, i))) else empty[i]
+                for i in range(days)]
+    return {"days": [cell["day"] for cell in empty],
+            "sites": [{"site": name, "status": status, "cells": cells(site_id)}
                       for site_id, name, status in sites]}
 
 

@@ -61,20 +61,39 @@ def metric_per_site(metric: str, means: dict[str, tuple[float, int]]) -> str:
     return _svg(chart)
 
 
-def daily_history(days: list[dict], title: str = "Functional jobs per day") -> str:
+def daily_history(days: list[dict], title: str = "Functional jobs") -> str:
     """days: the site overview's cells, oldest first: jobs by outcome as stacked bars
-    and the efficiency (right axis, 0-100 %) as a line."""
-    chart = pygal.Bar(title=title, style=_style(["completed", "failed", "killed", "lost",
-                                                 "efficiency"]),
+    and the efficiency (right axis, 0-100 %) as a line. Beyond WEEKLY_AFTER days
+    the bars are weeks (a bar per day of a year costs pygal seconds)."""
+    bins = _weeks(days) if len(days) > WEEKLY_AFTER else days
+    per = "week" if len(days) > WEEKLY_AFTER else "day"
+    chart = pygal.Bar(title=f"{title} per {per}", style=_style(["completed", "failed", "killed",
+                                                                "lost", "efficiency"]),
                       stacked=True, x_label_rotation=30, show_minor_x_labels=False,
                       secondary_range=(0, 100), **_CHART)
-    chart.x_labels = [d["day"] for d in days]
-    chart.x_labels_major = chart.x_labels[::max(1, len(days) // 10)]
+    chart.x_labels = [d["day"] for d in bins]
+    chart.x_labels_major = chart.x_labels[::max(1, len(bins) // 10)]
     for state in ("completed", "failed", "killed", "lost"):
-        chart.add(state, [d[state] for d in days])
+        chart.add(state, [d[state] for d in bins])
     chart.add("efficiency %", [None if d["efficiency"] is None else round(100 * d["efficiency"], 1)
-                               for d in days], secondary=True, stroke=True)
+                               for d in bins], secondary=True, stroke=True)
     return _svg(chart)
+
+
+WEEKLY_AFTER = 60  # days
+
+
+def _weeks(days: list[dict]) -> list[dict]:
+    """Days summed by 7 (the newest week may be shorter), labelled by their first day."""
+    weeks = []
+    for first in range(0, len(days), 7):
+        chunk = days[first:first + 7]
+        week = {state: sum(d[state] for d in chunk)
+                for state in ("completed", "failed", "killed", "lost")}
+        ended = week["completed"] + week["failed"]
+        weeks.append(week | {"day": chunk[0]["day"],
+                             "efficiency": week["completed"] / ended if ended else None})
+    return weeks
 
 
 def _clock(seconds: float) -> str:

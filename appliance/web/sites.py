@@ -1,7 +1,7 @@
 """Sites: one site's page (status history, checks, daily efficiency) and the robot."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 
 from appliance.health import robot
 from appliance.health import views as health_views
@@ -20,9 +20,14 @@ def site_page(name: str):
     days = min(robot.MAX_DAYS, max(1, request.args.get("days", 50, type=int)))
     recent = _recent_functional(site)
     overview = robot.site_overview(name, days)
+    # Keyed by the numbers drawn: the same days make the same plot (kept per worker).
+    key = ("site-history", tuple((c["day"], c["completed"], c["failed"], c["killed"], c["lost"])
+                                 for c in overview["days"]))
+    plot = current_app.extensions["hc_plots"].get(
+        key, True, lambda: {"svg": charts.daily_history(overview["days"])})["svg"]
     return render_template("site.html", site=site,
                            events=health_views.site_events(name)["events"],
-                           overview=overview, plot=charts.daily_history(overview["days"]),
+                           overview=overview, plot=plot,
                            recent=recent, days=days, choices=robot.DAY_CHOICES)
 
 
