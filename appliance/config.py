@@ -156,7 +156,7 @@ SETTINGS = (
             "for ever", parse_duration),
     Setting("retention_interval", "10m", "s", "server agent: how often retention runs",
             _positive_duration),
-    Setting("retention_batch", "1000", "rows",
+    Setting("retention_batch", "200", "rows",
             "most rows one retention transaction removes (short locks; on PostgreSQL, "
             "batches autovacuum keeps up with)", _positive_int),
     Setting("disk_warn_free", "10", "%",

@@ -29,7 +29,7 @@ from appliance.reports import summary
 from appliance.states import JOB_ACTIVE, TEST_FINAL, Category
 
 log = logging.getLogger(__name__)
-PAUSE = 0.02  # seconds between batches: writers waiting for the lock go first
+PAUSE = 0.05  # seconds between batches: writers waiting for the lock go first
 BUDGET = 5.0  # seconds one scheduled pass may take; the rest waits for the next
 
 

@@ -61,14 +61,16 @@ def _label(moment: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(moment))
 
 
-def _cell(start: float, index: int, counts: dict | None, walls: bool = False) -> dict:
+def _cell(start: float, index: int, counts: dict | None, walls: bool = False,
+          width: int = 1) -> dict:
+    """Bin `index` of `width` days from `start`."""
     counts = counts or {}
     completed, failed = int(counts.get("completed") or 0), int(counts.get("failed") or 0)
     killed, lost = int(counts.get("killed") or 0), int(counts.get("lost") or 0)
     total = completed + failed
     efficiency = completed / total if total else None
-    cell = {"day": _label(start + index * DAY),
-            "from": start + index * DAY, "to": start + (index + 1) * DAY,
+    cell = {"day": _label(start + index * width * DAY),
+            "from": start + index * width * DAY, "to": start + (index + 1) * width * DAY,
             "completed": completed, "failed": failed, "killed": killed, "lost": lost,
             "total": total, "jobs": total + killed + lost,
             "efficiency": efficiency, "colour": colour(efficiency)}
@@ -81,20 +83,43 @@ def _cell(start: float, index: int, counts: dict | None, walls: bool = False) ->
     return cell
 
 
+WEEKLY_AFTER = 60  # days: a longer matrix shows weeks (100 sites x 365 cells is 4 MB of HTML)
+
+
 def matrix(days: int = 7, end: float | None = None) -> dict:
-    """Sites × days up to the day of `end` (today by default)."""
+    """Sites × days up to the day of `end` (today by default); beyond WEEKLY_AFTER
+    days, sites × weeks ending with that day (the oldest week may be shorter)."""
     days = _days(days)
-    start = day_start(time.time() if end is None else end) - (days - 1) * DAY
-    counts = _counts(start, start + days * DAY)
+    width = 7 if days > WEEKLY_AFTER else 1
+    bins = -(-days // width)
+    start = day_start(time.time() if end is None else end) - (bins * width - 1) * DAY
+    counts = _binned(_counts(start + (bins * width - days) * DAY, start + bins * width * DAY),
+                     width, bins * width - days)
     sites = Site.select(Site.id, Site.name, Site.status).order_by(Site.name).tuples()
-    empty = [_cell(start, i, None) for i in range(days)]  # shared by every site: read only
+    empty = [_cell(start, i, None, width=width) for i in range(bins)]  # shared: read only
 
     def cells(site_id: int) -> list[dict]:
-        return [_cell(start, i, found) if (found := counts.get((site_id, i))) else empty[i]
-                for i in range(days)]
-    return {"days": [cell["day"] for cell in empty],
+        return [_cell(start, i, found, width=width) if (found := counts.get((site_id, i)))
+                else empty[i] for i in range(bins)]
+    return {"days": [cell["day"] for cell in empty], "width": width,
             "sites": [{"site": name, "status": status, "cells": cells(site_id)}
                       for site_id, name, status in sites]}
+
+
+def _binned(counts: dict, width: int, shift: int) -> dict:
+    """Day-indexed sums (index 0 = `shift` days after the first bin's start) summed
+    into bins of `width` days."""
+    if width == 1 and shift == 0:
+        return counts
+    binned: dict = {}
+    for (site, index), values in counts.items():
+        into = binned.setdefault((site, (index + shift) // width), {})
+        for name, value in values.items():
+            if name == "wall_max":
+                into[name] = value if into.get(name) is None else max(into[name], value or 0)
+            else:
+                into[name] = (into.get(name) or 0) + (value or 0)
+    return binned
 
 
 def site_overview(name: str, days: int = MAX_DAYS, end: float | None = None) -> dict:

@@ -54,5 +54,11 @@ def test_robot_matrix_counts_functional_jobs_per_day(any_world):
     overview = robot.site_overview("bad", days=50, end=NOW)
     assert len(overview["days"]) == 50 and overview["total"] == 5
     assert overview["completed"] == 1
+    year = robot.matrix(days=365, end=NOW)  # by week: the same jobs, 53 columns
+    assert (year["width"], len(year["days"])) == (7, 53)
+    weekly = {row["site"]: sum(c["total"] for c in row["cells"]) for row in year["sites"]}
+    assert weekly == {name: robot.site_overview(name, 365, end=NOW)["total"]
+                      for name in ("good", "bad")}
+    assert year["sites"][0]["cells"][-1]["to"] == today + DAY
     with pytest.raises(ValueError, match="1 to 365"):
         robot.matrix(days=366)
