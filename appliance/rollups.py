@@ -7,6 +7,12 @@ the second. Everything here is additive, so a rollup row is the sum of its
 jobs' contributions in any order, and several agents may add to the same row
 at once (the upsert adds in SQL; no read-modify-write).
 
+A job recorded killed or lost whose real outcome is learnt later is moved
+(`replace_finished`): its old contribution subtracted, the new one added, in
+the correcting transaction. Sums and counts stay exact; a maximum or minimum
+once raised by a corrected job stays (they bound the values, as a histogram's
+buckets do).
+
 No double counting: `add_finished` is called by appliance/agents/jobbook.py in
 the transaction that moved the jobs to a final state, for exactly the rows
 whose guarded UPDATE changed (a final state is never left, so a job is added
@@ -89,6 +95,16 @@ class Delta:
             entry[0] += 1
             entry[1] += value
             entry[2], entry[3] = min(entry[2], value), max(entry[3], value)
+
+
+    def negated(self) -> Delta:
+        """What takes this delta's jobs out again (max and min stay)."""
+        return Delta(counts={k: -v for k, v in self.counts.items()},
+                     wall_count=-self.wall_count, wall_sum=-self.wall_sum,
+                     cpu_count=-self.cpu_count, cpu_sum=-self.cpu_sum,
+                     queue_count=-self.queue_count, queue_sum=-self.queue_sum,
+                     buckets=[-n for n in self.buckets],
+                     metrics={k: [-c, -t, None, None] for k, (c, t, _, _) in self.metrics.items()})
 
 
 def _numbers(metrics) -> dict:
@@ -190,6 +206,20 @@ def _sql_of(query, parameters: int) -> str:
     if [float(p) for p in params] != list(range(parameters)):
         raise AssertionError("every value must be a parameter, in column order")
     return sql
+
+
+def rows_of(job_ids: list[int]) -> dict[int, tuple]:
+    """{job id: its row as accumulate reads it}."""
+    if not job_ids:
+        return {}
+    query = Job.select(Job.id, *_COLUMNS).join(Test).where(Job.id.in_(job_ids))
+    return {row[0]: row[1:] for row in _raw(query)}
+
+
+def replace_finished(old_rows: list[tuple], job_ids: list[int]) -> None:
+    """Take these jobs' old rows out of the rollups and add what they hold now."""
+    apply({key: delta.negated() for key, delta in accumulate(old_rows).items()})
+    add_finished(job_ids)
 
 
 def add_finished(job_ids: list[int]) -> None:

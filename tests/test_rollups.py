@@ -28,7 +28,9 @@ job = st.fixed_dictionaries({
     "wall": st.one_of(st.none(), st.floats(0, 3 * 3600, allow_nan=False)),
     "cpu": st.one_of(st.none(), st.floats(0, 100, allow_nan=False)),
     "metric": st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False)),
-    "by_agent": st.booleans()})
+    "by_agent": st.booleans(),
+    # A job recorded killed or lost whose real outcome the backend reports later.
+    "late": st.sampled_from([None, JobState.COMPLETED, JobState.FAILED])})
 
 
 @pytest.fixture
@@ -63,6 +65,12 @@ def _finish(jobs: list[dict], sites, tests, batches: int) -> None:
                 jobbook.end_jobs([active], j["state"], "ended by the agent", j["ended"])
         # A second report of the same end must not count again.
         jobbook.record_statuses(polled, 0, "metrics.json")
+    late = [(jobbook.jobs_by_id([i])[0], JobStatus(j["late"], ended_at=j["ended"] + 1,
+                                                   cpu_seconds=j["cpu"]))
+            for i, j in zip(ids, jobs, strict=True)
+            if j.get("late") and j["state"] in (JobState.KILLED, JobState.LOST)]
+    jobbook.correct_outcomes(late, 0, "metrics.json")
+    jobbook.correct_outcomes(late, 0, "metrics.json")  # twice: the second changes nothing
 
 
 def _direct() -> dict:
@@ -125,7 +133,7 @@ def test_rollups_equal_a_direct_count(world, jobs, batches, random):
 
 def test_a_job_is_in_the_day_it_ended_and_a_test_across_midnight_in_both(world):
     before = dict(test=0, site=0, state=JobState.COMPLETED, ended=MIDNIGHT - 1, wall=7200.0,
-                  cpu=None, metric=None, by_agent=False)
+                  cpu=None, metric=None, by_agent=False, late=None)
     after = before | {"ended": MIDNIGHT + 60}  # started before midnight too
     _check([after, before], world, 1)
     days = sorted(r.day for r in DailyRollup.select())
@@ -142,7 +150,8 @@ def test_postgres_agrees(postgres_database):
         tests = [lifecycle.create_test(template, 0, 1e12, "t", state=TestState.RUNNING)]
         jobs = [dict(test=0, site=n % 2, state=FINAL[n % 4], ended=MIDNIGHT + 977.0 * n - DAY,
                      wall=None if n % 7 == 0 else 11.0 * n, cpu=float(n), metric=float(n % 5),
-                     by_agent=n % 3 == 0) for n in range(200)]
+                     by_agent=n % 3 == 0, late=JobState.COMPLETED if n % 8 == 2 else None)
+                for n in range(200)]
         _finish(jobs[::-1], sites, tests, 3)
         expected = {k: {n: v for n, v in cell.items() if v} for k, cell in _direct().items()}
         stored = _stored()

@@ -72,15 +72,23 @@ def recently_given_up(test_ids: list[int], since: float) -> list[tuple[int, int,
 def correct_outcomes(corrections: list[tuple[ActiveJob, JobStatus]], now: float,
                      metrics_file: str) -> list[int]:
     """Record the real outcome (completed, failed) of jobs recorded killed or lost,
-    learnt later (a status file written as the kill arrived); the ids corrected."""
+    learnt later (a status file written as the kill arrived); the ids corrected.
+
+    The daily rollups move the jobs from their old outcome to the new one in the
+    same transaction. The old rows are read first, outside it: a killed or lost
+    row changes only by such a correction, so one whose guarded UPDATE succeeds
+    still held what was read.
+    """
+    wanted = [(job, status) for job, status in corrections
+              if status.state in (JobState.COMPLETED, JobState.FAILED)]
+    before = rollups.rows_of([job.id for job, _ in wanted])
     corrected = []
     with database.atomic():
-        for job, status in corrections:
-            if status.state not in (JobState.COMPLETED, JobState.FAILED):
-                continue
+        for job, status in wanted:
             values = _final_values(job, status, now, metrics_file)
             if guarded_update(job.id, values, list(CORRECTABLE)):
                 corrected.append(job.id)
+        rollups.replace_finished([before[i] for i in corrected if i in before], corrected)
     return corrected
 
 
