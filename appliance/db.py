@@ -25,9 +25,6 @@ MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 _MIGRATION_LOCK_KEY = 0x4843_4D49  # "HCMI"
 
 SQLITE_PRAGMAS = {
-    # Incremental: retention gives freed pages back a few at a time (appliance/retention.py).
-    # Takes effect on a new database only; an older one reuses its free pages instead.
-    "auto_vacuum": "incremental",
     "journal_mode": "wal",
     "busy_timeout": 30_000,  # ms: agents and web write concurrently
     "foreign_keys": 1,
@@ -108,6 +105,14 @@ def upgrade(db: peewee.Database | None = None) -> list[str]:
     """Apply pending migrations; return the names applied (empty when up to date)."""
     db = db or database.obj
     with _migration_lock(db):
+        if not is_postgres(db) and not db.get_tables():
+            # A new SQLite database: incremental auto-vacuum lets retention give freed pages
+            # back a few at a time (appliance/retention.py). It can only be chosen before the
+            # first table; an older database reuses its free pages instead. Not a connection
+            # pragma: setting it writes, on every connection. In WAL mode it needs a
+            # VACUUM to take effect, instant on an empty database.
+            db.execute_sql("PRAGMA auto_vacuum = INCREMENTAL")
+            db.execute_sql("VACUUM")
         applied = Runner(db, MIGRATIONS_DIR).up()
     for name in applied:
         log.info("applied migration %s", name)
