@@ -10,7 +10,7 @@ per site each (a job every 10 minutes per site: ~5.26 M jobs over 365 days),
 and a running stress test of 100,000 jobs on 10 sites. Rows are written with
 multi-row INSERTs (bench/web.py), then:
 
-1. the rollup backfill over every job (what migration 0009 does), first cut
+1. the rollup backfill over every job (what migration 0016 does), first cut
    short by SIGINT after --interrupt seconds, then resumed: the cursor shows it
    goes on where it stood;
 2. each page rendered (first time and median of --repeat), target 300 ms;
