@@ -15,6 +15,7 @@ import time
 import peewee as pw
 
 from appliance import rollups
+from appliance.db import database
 from appliance.errors import BadInput
 from appliance.limits import MAX_HISTORY_DAYS
 from appliance.models import WALL_BUCKETS, DailyRollup, Site
@@ -39,21 +40,27 @@ def day_start(moment: float) -> float:
 
 
 def _counts(start: float, end: float, site_id: int | None = None,
-            histogram: bool = False) -> dict:
-    """{(site id, day index): {column: sum}} of functional rollups of days in [start, end)."""
+            histogram: bool = False, origin: float | None = None, width: int = 1) -> dict:
+    """{(site id, bin index): {column: sum}} of functional rollups of days in
+    [start, end), in bins of `width` days counted from `origin` (default `start`),
+    summed by the database. Rows are read raw: converting 36,500 of them (a year
+    of 100 sites) cost more than the query."""
+    origin = start if origin is None else origin
     columns = [getattr(DailyRollup, name) for name in _SUMMED]
     if histogram:
         columns += [getattr(DailyRollup, name) for name in WALL_BUCKETS]
-    query = (DailyRollup.select(DailyRollup.site, DailyRollup.day,
+    # Days and origin are whole days (integers): integer division on both databases.
+    index = (DailyRollup.day - int(origin)) / int(width * DAY)
+    query = (DailyRollup.select(DailyRollup.site, index,
                                 *[pw.fn.SUM(c) for c in columns], pw.fn.MAX(DailyRollup.wall_max))
              .where(DailyRollup.category == Category.FUNCTIONAL.value,
                     DailyRollup.day >= start, DailyRollup.day < end)
-             .group_by(DailyRollup.site, DailyRollup.day))
+             .group_by(DailyRollup.site, index))
     if site_id is not None:
         query = query.where(DailyRollup.site == site_id)
     names = [c.name for c in columns] + ["wall_max"]
-    return {(site, int((day - start) // DAY)): dict(zip(names, values, strict=True))
-            for site, day, *values in query.tuples()}
+    return {(site, int(number)): dict(zip(names, values, strict=True))
+            for site, number, *values in database.execute_sql(*query.sql()).fetchall()}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -93,8 +100,8 @@ def matrix(days: int = 7, end: float | None = None) -> dict:
     width = 7 if days > WEEKLY_AFTER else 1
     bins = -(-days // width)
     start = day_start(time.time() if end is None else end) - (bins * width - 1) * DAY
-    counts = _binned(_counts(start + (bins * width - days) * DAY, start + bins * width * DAY),
-                     width, bins * width - days)
+    counts = _counts(start + (bins * width - days) * DAY, start + bins * width * DAY,
+                     origin=start, width=width)
     sites = Site.select(Site.id, Site.name, Site.status).order_by(Site.name).tuples()
     empty = [_cell(start, i, None, width=width) for i in range(bins)]  # shared: read only
 
@@ -104,22 +111,6 @@ def matrix(days: int = 7, end: float | None = None) -> dict:
     return {"days": [cell["day"] for cell in empty], "width": width,
             "sites": [{"site": name, "status": status, "cells": cells(site_id)}
                       for site_id, name, status in sites]}
-
-
-def _binned(counts: dict, width: int, shift: int) -> dict:
-    """Day-indexed sums (index 0 = `shift` days after the first bin's start) summed
-    into bins of `width` days."""
-    if width == 1 and shift == 0:
-        return counts
-    binned: dict = {}
-    for (site, index), values in counts.items():
-        into = binned.setdefault((site, (index + shift) // width), {})
-        for name, value in values.items():
-            if name == "wall_max":
-                into[name] = value if into.get(name) is None else max(into[name], value or 0)
-            else:
-                into[name] = (into.get(name) or 0) + (value or 0)
-    return binned
 
 
 def site_overview(name: str, days: int = MAX_DAYS, end: float | None = None) -> dict:
