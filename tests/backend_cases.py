@@ -26,6 +26,7 @@ class Case:
     name = ""
     settings: dict = {}
     image: str | None = None  # what the job template names (container backends)
+    final_timeout = 30.0  # seconds a short job may take to be seen ended
 
     def ensure(self) -> None:
         """Skip (or fail under HC_REQUIRE_*) when the backend's resource is missing."""

@@ -265,6 +265,9 @@ class SubmitAgent:
         specs, failed = jobbook.create_pending(test, test_site, site, count, now, self.host,
                                                self.config.work_dir)
         submitted, timed_out = [], None
+        if backend.submits_in_batches and specs:
+            timed_out = self._submit_batch(backend, specs, submitted, failed)
+            specs = []  # done
         for number, spec in enumerate(specs):
             try:
                 when = time.time()
@@ -289,6 +292,24 @@ class SubmitAgent:
             raise timed_out  # the site is backed off (_serve_site_guarded)
         if len(submitted) == count == self.config.submit_batch:
             self._busy = True  # more may be wanted at once
+
+    @staticmethod
+    def _submit_batch(backend: Backend, specs: list, submitted: list,
+                      failed: list) -> BackendError | None:
+        """Hand the whole batch to the backend at once (one request to a CE)."""
+        when = time.time()
+        try:
+            outcomes = backend.submit_many(specs)
+        except BackendError as error:  # the whole batch refused (CE down, credential)
+            if _timed_out(error):  # left pending: recovered from their folders next time
+                return error
+            outcomes = [error] * len(specs)
+        for spec, outcome in zip(specs, outcomes, strict=True):
+            if isinstance(outcome, BackendError):
+                failed.append((spec, f"submit failed: {outcome}"))
+            else:
+                submitted.append((spec.job_id, outcome, spec.work_dir, when))
+        return None
 
     def _adopt_interrupted(self, backend: Backend, jobs: list[ActiveJob],
                            now: float) -> list[ActiveJob]:

@@ -11,6 +11,7 @@ REGISTRY: dict[str, str] = {
     "fake": "appliance.backends.fake:FakeBackend",
     "docker": "appliance.backends.docker:DockerBackend",
     "slurm": "appliance.backends.slurm:SlurmBackend",
+    "arc": "appliance.backends.arc:ArcBackend",
 }
 
 

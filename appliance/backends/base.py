@@ -69,6 +69,9 @@ class Backend:
     # True when a submitted job runs at once (no batch queue): the agent records
     # it as running from submission on.
     starts_immediately: ClassVar[bool] = False
+    # True when submit_many hands a whole batch over at once (one request to a CE):
+    # the agent then calls it instead of submit for each job.
+    submits_in_batches: ClassVar[bool] = False
     # True for backends that only pretend to run jobs.
     simulated: ClassVar[bool] = False
     # Seconds one call to the resource (a batch command, a daemon request) may take;
@@ -93,6 +96,20 @@ class Backend:
     def submit(self, spec: JobSpec) -> str:
         """Start the job; return its backend id. Raise BackendError if it cannot."""
         raise NotImplementedError
+
+    def submit_many(self, specs: list[JobSpec]) -> list[str | BackendError]:
+        """Submit a batch: for each spec, in order, its backend id or the error.
+
+        Backends that can hand many jobs to their resource at once override this
+        (one request for the batch); the default submits one by one.
+        """
+        outcomes: list[str | BackendError] = []
+        for spec in specs:
+            try:
+                outcomes.append(self.submit(spec))
+            except BackendError as error:
+                outcomes.append(error)
+        return outcomes
 
     def poll(self, jobs: Mapping[str, str]) -> dict[str, JobStatus]:
         """Statuses for a batch of {backend id: job folder}.

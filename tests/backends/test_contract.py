@@ -13,12 +13,15 @@ import pytest
 from appliance.backends import Backend, SettingsError, make_backend
 from appliance.states import JobState
 from tests.backend_cases import Case, FakeCase, LocalCase, make_spec, wait_final
+from tests.backends.arc_ce import ArcCase
 from tests.backends.docker_case import DockerCase
 from tests.backends.slurm_cluster import SlurmCase
 
 
-def _cases() -> list[Case]:
-    return [FakeCase(), LocalCase(), DockerCase(), SlurmCase()]
+def _cases() -> list:
+    # A-REX's fork batch system notices a job's end some 20 s after it: slow.
+    return [FakeCase(), LocalCase(), DockerCase(), SlurmCase(),
+            pytest.param(ArcCase(), marks=pytest.mark.slow)]
 
 
 @pytest.fixture(params=_cases(), ids=lambda case: case.name)
@@ -37,7 +40,7 @@ def submit(case: Case, backend: Backend, tmp_path, kind: str) -> tuple[str, str]
 def test_successful_job_completes_with_exit_code_zero(case, tmp_path):
     backend = case.backend("ok")
     backend_id, folder = submit(case, backend, tmp_path, "ok")
-    status = wait_final(backend, {backend_id: folder})[backend_id]
+    status = wait_final(backend, {backend_id: folder}, case.final_timeout)[backend_id]
     assert status.state is JobState.COMPLETED
     assert status.exit_code == 0
     assert status.ended_at is not None and status.ended_at <= time.time() + 1
@@ -46,7 +49,7 @@ def test_successful_job_completes_with_exit_code_zero(case, tmp_path):
 def test_failing_job_reports_its_exit_code(case, tmp_path):
     backend = case.backend("fail")
     backend_id, folder = submit(case, backend, tmp_path, "fail")
-    status = wait_final(backend, {backend_id: folder})[backend_id]
+    status = wait_final(backend, {backend_id: folder}, case.final_timeout)[backend_id]
     assert status.state is JobState.FAILED
     assert status.exit_code == 3
     assert status.reason
@@ -56,7 +59,7 @@ def test_batch_poll_answers_for_every_job(case, tmp_path):
     backend = case.backend("ok")
     jobs = dict(submit(case, backend, tmp_path, "ok") for _ in range(10))
     assert len(jobs) == 10, "backend ids must be unique"
-    statuses = wait_final(backend, jobs)
+    statuses = wait_final(backend, jobs, case.final_timeout)
     assert {s.state for s in statuses.values()} == {JobState.COMPLETED}
 
 
@@ -77,9 +80,9 @@ def test_a_new_instance_learns_the_outcome_of_an_earlier_job(case, tmp_path):
     """What a restarted agent relies on: the backend id is enough."""
     first = case.backend("ok")
     backend_id, folder = submit(case, first, tmp_path, "ok")
-    wait_final(first, {backend_id: folder})
+    wait_final(first, {backend_id: folder}, case.final_timeout)
     restarted = case.backend("ok")
-    status = wait_final(restarted, {backend_id: folder})[backend_id]
+    status = wait_final(restarted, {backend_id: folder}, case.final_timeout)[backend_id]
     assert status.state is JobState.COMPLETED
 
 
@@ -96,8 +99,8 @@ def test_the_agents_environment_does_not_reach_the_payload(case, tmp_path, monke
     backend = case.backend("ok")
     spec = make_spec(tmp_path, "env > seen-environment", image=case.image)
     backend_id = backend.submit(spec)
-    assert wait_final(backend, {backend_id: spec.work_dir})[backend_id].state is \
-        JobState.COMPLETED
+    final = wait_final(backend, {backend_id: spec.work_dir}, case.final_timeout)
+    assert final[backend_id].state is JobState.COMPLETED
     with open(f"{spec.work_dir}/seen-environment") as handle:
         seen = handle.read()
     assert "secret-password" not in seen and "GREETING=hello" in seen

@@ -1,0 +1,286 @@
+"""ARC CE backend: jobs go to a NorduGrid A-REX through its REST interface.
+
+Submission sends many jobs in one request, all using one delegation of our
+proxy that is reused until the proxy changes (renewed) or nears its end. A poll
+asks the CE once for the states of the whole batch; a job that ended has its
+stdout, stderr and metrics file brought back into its job folder, its diag
+(exit code, start and end, CPU) and, when it failed, what the CE said about
+why; then the CE is told to clean it. What was learnt stays in the job folder
+(`arc-final.json`), so a later poll or another agent gets the same answer.
+
+The CE job id is written into the job folder right after submission
+(`arc-job.json`): a restarted or taking-over agent re-adopts by it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Mapping
+
+from appliance import gridcert
+from appliance.backends import arcrest
+from appliance.backends.base import (
+    Backend,
+    BackendError,
+    JobSpec,
+    JobStatus,
+    SettingsError,
+    check_number,
+    merge_settings,
+)
+from appliance.states import JobState
+
+JOB_FILE = "arc-job.json"      # {"id": CE job id, "metrics": file name}, right after submit
+FINAL_FILE = "arc-final.json"  # what the CE said when the job ended
+DEFAULTS = {"endpoint": None, "queue": None, "credential": None, "proxy_file": None,
+            "ca_dir": "/etc/grid-security/certificates", "poll_interval": 10.0,
+            "http_timeout": 60.0, "session_lifetime": 86400, "jobs_per_request": 200}
+# A delegation is replaced this long before the proxy it was made from ends.
+DELEGATION_MARGIN = 600.0
+
+
+class ArcBackend(Backend):
+    name = "arc"
+    submits_in_batches = True
+
+    def __init__(self, settings, host=""):
+        super().__init__(settings, host)
+        self.poll_interval = self.settings["poll_interval"]
+        self.client = arcrest.Client(self.settings["endpoint"], self.settings["ca_dir"],
+                                     self.settings["http_timeout"])
+        self._delegation: tuple[str, float, float] | None = None  # id, proxy mtime, expiry
+        self._killed: set[str] = set()  # to clean once the CE shows them ended
+
+    @classmethod
+    def validate_settings(cls, settings):
+        merged = merge_settings(cls.name, DEFAULTS, settings)
+        endpoint = merged["endpoint"]
+        if not isinstance(endpoint, str) or not endpoint.startswith("https://"):
+            raise SettingsError("endpoint must be the CE's https:// URL, e.g. "
+                                "https://ce.example.org:443/arex")
+        if not isinstance(merged["queue"], str) or not merged["queue"]:
+            raise SettingsError("queue must name the CE's queue, e.g. \"grid\"")
+        if (merged["credential"] is None) == (merged["proxy_file"] is None):
+            raise SettingsError("give exactly one of credential (a name from "
+                                "`hc credential list`) or proxy_file (a path)")
+        for name in ("credential", "proxy_file", "ca_dir"):
+            if merged[name] is not None and not isinstance(merged[name], str):
+                raise SettingsError(f"{name} must be text")
+        check_number(merged, "poll_interval", 0.1)
+        check_number(merged, "http_timeout", 1, 3600)
+        check_number(merged, "session_lifetime", 600)
+        check_number(merged, "jobs_per_request", 1, 1000)
+        return merged
+
+    # -- credential and delegation ------------------------------------------
+
+    def proxy_file(self) -> str:
+        if self.settings["proxy_file"]:
+            return self.settings["proxy_file"]
+        from appliance import credentials
+        return credentials.usable_proxy(self.settings["credential"])
+
+    def _delegation_id(self) -> str:
+        """The current delegation, made anew when our proxy changed or nears its end."""
+        path = self.proxy_file()
+        try:
+            mtime = os.stat(path).st_mtime
+            with open(path, "rb") as handle:
+                identity = gridcert.load_identity(handle.read())
+        except (OSError, gridcert.CertificateError) as error:
+            raise BackendError(f"cannot use the proxy: {error}") from None
+        now = time.time()
+        expiry = gridcert.not_after(identity.certificate)
+        if expiry <= now:
+            raise BackendError("the proxy has expired")
+        current = self._delegation
+        if current and current[1] == mtime and current[2] - DELEGATION_MARGIN > now:
+            return current[0]
+        self.client.use_proxy(path)
+        answer = self.client.call("POST", "/delegations?action=new")
+        location = answer.headers.get("Location", "").rstrip("/")
+        delegation = location.rsplit("/", 1)[-1]
+        if not delegation:
+            raise BackendError("the CE gave no delegation id")
+        signed = gridcert.sign_delegation(identity, answer.content, now)
+        self.client.call("PUT", f"/delegations/{delegation}", data=signed)
+        self._delegation = (delegation, mtime, expiry)
+        return delegation
+
+    # -- the contract ------------------------------------------------------
+
+    def submit(self, spec: JobSpec) -> str:
+        outcome = self.submit_many([spec])[0]
+        if isinstance(outcome, BackendError):
+            raise outcome
+        return outcome
+
+    def submit_many(self, specs: list[JobSpec]) -> list[str | BackendError]:
+        """One request per `jobs_per_request` jobs; an id or the CE's refusal per job."""
+        if not specs:
+            return []
+        delegation = self._delegation_id()
+        outcomes: list[str | BackendError] = []
+        size = int(self.settings["jobs_per_request"])
+        for start in range(0, len(specs), size):
+            outcomes += self._submit_chunk(specs[start:start + size], delegation)
+        return outcomes
+
+    def _submit_chunk(self, specs: list[JobSpec], delegation: str) -> list:
+        names = [os.path.relpath(s.metrics_file, s.work_dir) for s in specs]
+        descriptions = [arcrest.xrsl(s, n, self.settings["queue"], delegation,
+                                     int(self.settings["session_lifetime"]))
+                        for s, n in zip(specs, names, strict=True)]
+        answers = self.client.submit(arcrest.many(descriptions))
+        if len(answers) != len(specs):
+            raise BackendError(f"the CE answered for {len(answers)} of {len(specs)} jobs")
+        outcomes: list = []
+        for spec, name, answer in zip(specs, names, answers, strict=True):
+            if str(answer.get("status-code")) == "201" and answer.get("id"):
+                arcrest.write_json(os.path.join(spec.work_dir, JOB_FILE),
+                                   {"id": answer["id"], "metrics": name})
+                outcomes.append(answer["id"])
+            else:
+                outcomes.append(BackendError(
+                    f"the CE refused the job: {answer.get('status-code')} "
+                    f"{answer.get('reason', '')}".strip()))
+        return outcomes
+
+    def poll(self, jobs: Mapping[str, str]) -> dict[str, JobStatus]:
+        statuses: dict[str, JobStatus] = {}
+        asking = {}
+        for backend_id, folder in jobs.items():
+            known = arcrest.read_json(os.path.join(folder, FINAL_FILE))
+            if known is not None:
+                statuses[backend_id] = _from_record(known)
+            else:
+                asking[backend_id] = folder
+        ids = list(asking) + [i for i in self._killed if i not in asking]
+        if not ids:
+            return statuses
+        self.client.use_proxy(self.proxy_file())
+        ended, cleanable = [], []
+        for answer in self.client.jobs_action("status", ids):
+            backend_id = answer.get("id")
+            state = _ce_state(answer)
+            if backend_id in self._killed and backend_id not in asking:
+                if state in arcrest.FINAL_STATES or state == "GONE":
+                    self._killed.discard(backend_id)
+                    cleanable.append(backend_id)
+                continue
+            if backend_id not in asking:
+                continue
+            if state == "GONE":
+                statuses[backend_id] = JobStatus(JobState.LOST,
+                                                 reason="the CE no longer knows the job")
+            elif backend_id in self._killed:
+                statuses[backend_id] = JobStatus(JobState.KILLED, reason="killed at the CE")
+            elif state in arcrest.FINAL_STATES:
+                ended.append((backend_id, state))
+            elif state in arcrest.RUNNING_STATES:
+                statuses[backend_id] = JobStatus(JobState.RUNNING, extra={"ce_state": state})
+            else:
+                statuses[backend_id] = JobStatus(JobState.QUEUED, extra={"ce_state": state})
+        for backend_id, state in ended:
+            statuses[backend_id] = self._collect(backend_id, state, asking[backend_id])
+            cleanable.append(backend_id)
+        if cleanable:
+            self._clean(cleanable)
+        return statuses
+
+    def _collect(self, backend_id: str, state: str, folder: str) -> JobStatus:
+        """Outputs into the job folder, diag and failure reason into the record."""
+        for name in self.client.session_files(backend_id):
+            target = os.path.join(folder, name)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            self.client.download(f"/jobs/{backend_id}/session/{name}", target)
+        diag = arcrest.parse_diag(self.client.text(f"/jobs/{backend_id}/diagnose/diag"))
+        record = {"ce_state": state, "exit_code": _int(diag.get("exitcode")),
+                  "started_at": arcrest.diag_time(diag.get("LRMSStartTime")),
+                  "ended_at": arcrest.diag_time(diag.get("LRMSEndTime")),
+                  "cpu_seconds": _cpu(diag), "reason": None}
+        if state != "FINISHED":
+            record["reason"] = self._diagnose(backend_id, state)
+        arcrest.write_json(os.path.join(folder, FINAL_FILE), record)
+        return _from_record(record)
+
+    def _diagnose(self, backend_id: str, state: str) -> str:
+        failed = (self.client.text(f"/jobs/{backend_id}/diagnose/failed") or "").strip()
+        errors = (self.client.text(f"/jobs/{backend_id}/diagnose/errors") or "").strip()
+        tail = "\n".join(errors.splitlines()[-12:])
+        return (f"CE state {state}: {failed or 'no reason given'}"
+                + (f"\n--- CE errors (tail) ---\n{tail}" if tail else ""))[:4000]
+
+    def _clean(self, ids: list[str]) -> None:
+        with contextlib.suppress(BackendError):  # else the CE wipes them after their lifetime
+            self.client.jobs_action("clean", ids)
+
+    def kill(self, jobs: Mapping[str, str]) -> None:
+        if not jobs:
+            return
+        self.client.use_proxy(self.proxy_file())
+        for answer in self.client.jobs_action("kill", list(jobs)):
+            code = str(answer.get("status-code"))
+            if code.startswith("2") or code == "404":
+                self._killed.add(answer.get("id"))
+            elif _ce_state(answer) not in arcrest.FINAL_STATES:
+                raise BackendError(f"the CE did not kill {answer.get('id')}: {code} "
+                                   f"{answer.get('reason', '')}")
+
+    def check(self) -> str:
+        if self.settings["credential"]:
+            from appliance import credentials
+            credentials.check_usable(self.settings["credential"])
+        self.client.use_proxy(self.proxy_file())
+        answer = self.client.call("GET", "/info", headers=arcrest.JSON)
+        try:
+            info = answer.json()
+        except ValueError:
+            raise BackendError("the CE's info is not JSON") from None
+        found, problem = arcrest.ce_summary(info, self.settings["queue"])
+        if problem:
+            raise BackendError(f"{problem} ({found})")
+        return found
+
+    def recover(self, job_dir: str) -> str | None:
+        job = arcrest.read_json(os.path.join(job_dir, JOB_FILE))
+        return job.get("id") if job else None
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _ce_state(answer: dict) -> str:
+    if str(answer.get("status-code")) == "404":
+        return "GONE"
+    return str(answer.get("state", "")).upper()
+
+
+def _from_record(record: dict) -> JobStatus:
+    state, exit_code = record["ce_state"], record.get("exit_code")
+    times = dict(started_at=record.get("started_at"), ended_at=record.get("ended_at"),
+                 cpu_seconds=record.get("cpu_seconds"), extra={"ce_state": state})
+    if state == "FINISHED" and not exit_code:
+        return JobStatus(JobState.COMPLETED, exit_code=0, **times)
+    if state == "KILLED":
+        return JobStatus(JobState.KILLED, exit_code=exit_code, reason=record.get("reason"),
+                         **times)
+    if state == "WIPED":
+        return JobStatus(JobState.LOST, reason="the CE wiped the job before its outputs "
+                         "were fetched", **times)
+    return JobStatus(JobState.FAILED, exit_code=exit_code,
+                     reason=record.get("reason") or f"exit code {exit_code}", **times)
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _cpu(diag: dict) -> float | None:
+    parts = [arcrest.diag_seconds(diag.get(k)) for k in ("UserTime", "KernelTime")]
+    known = [p for p in parts if p is not None]
+    return sum(known) if known else None
