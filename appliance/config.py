@@ -112,6 +112,9 @@ SETTINGS = (
     Setting("role", "all", "name", "which programs run: " + ", ".join(ROLES), _choice(*ROLES)),
     Setting("data_dir", "./hc-data", "path", "SQLite database and default work area", _text),
     Setting("work_dir", None, "path", "per-test work areas; default DATA_DIR/work", _text),
+    Setting("secrets_dir", None, "path",
+            "credentials' key material (0600 files); default DATA_DIR/secrets; in a role "
+            "split a volume the server mounts read-write and submit nodes read-only", _text),
     Setting("database_url", None, "URL",
             "sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB; default SQLite in DATA_DIR",
             _text),
@@ -205,6 +208,7 @@ class Config:
     role: str
     data_dir: str
     work_dir: str
+    secrets_dir: str
     database_url: str
     hostname: str
     log_level: str
@@ -278,6 +282,8 @@ def _derive(values: dict) -> dict:
     data_dir = os.path.abspath(values["data_dir"])
     values["data_dir"] = data_dir
     values["work_dir"] = os.path.abspath(values["work_dir"] or os.path.join(data_dir, "work"))
+    values["secrets_dir"] = os.path.abspath(values["secrets_dir"]
+                                            or os.path.join(data_dir, "secrets"))
     values["database_url"] = values["database_url"] or "sqlite:///" + os.path.join(
         data_dir, "hc.sqlite")
     values["hostname"] = values["hostname"] or socket.gethostname()
@@ -331,7 +337,8 @@ def _check_oidc(values: dict) -> None:
 
 # Variables the appliance reads that are not settings of the agents (tests, images, payloads).
 _OTHER_KNOWN = {"HC_METRICS_FILE", "HC_JOB_DIR", "HC_REQUIRE_DOCKER", "HC_REQUIRE_SLURM",
-                "HC_REQUIRE_POSTGRES", "HC_REQUIRE_BROWSER", "HC_REQUIRE_MOUNT", "HC_REQUIRE_OIDC",
+                "HC_REQUIRE_ARC", "HC_REQUIRE_POSTGRES", "HC_REQUIRE_BROWSER", "HC_REQUIRE_MOUNT",
+                "HC_REQUIRE_OIDC",
                 "HC_REQUIRE_REGISTRY", "HC_REQUIRE_PODMAN", "HC_ADMIN_USER", "HC_ADMIN_PASSWORD",
                 "HC_DEMO", "HC_URL", "HC_TOKEN", "HC_TEST_ID", "HC_SITE", "HC_JOB_ID",
                 # compose and image builds (compose.prod.yaml, .env.example)

@@ -399,7 +399,39 @@ class RollupBackfill(BaseModel):
     finished_at = pw.DoubleField(null=True)
 
 
+class Credential(BaseModel):
+    """A certificate with its key, or a bearer token. Only what may be shown is
+    here; the key material is in 0600 files (appliance/credentials.py)."""
+    name = pw.CharField(unique=True, max_length=64)
+    kind = pw.CharField(max_length=16)  # x509, token
+    subject = pw.TextField(default="")
+    issuer = pw.TextField(default="")
+    not_before = pw.DoubleField(null=True)
+    expires_at = pw.DoubleField()  # of the certificate or token itself
+    usable_until = pw.DoubleField(null=True)  # of what is presented: the proxy, the token
+    proxy_lifetime = pw.DoubleField(default=12 * 3600.0)  # s
+    renew_fraction = pw.DoubleField(default=0.5)
+    warn_before = pw.DoubleField(default=7 * 86400.0)  # s
+    refuse_before = pw.DoubleField(default=60.0)  # s
+    renewed_at = pw.DoubleField(null=True)
+    renewals = pw.IntegerField(default=0)
+    last_error = pw.TextField(default="")
+    created_at = pw.DoubleField(default=time.time)
+    created_by = pw.CharField(max_length=128, default="system")
+
+
+class CredentialEvent(BaseModel):
+    """Added, renewed, renewal failed: a credential's history."""
+    credential = pw.ForeignKeyField(Credential, backref="events", on_delete="CASCADE")
+    at = pw.DoubleField()
+    kind = pw.CharField(max_length=16)
+    message = pw.TextField(default="")
+
+    class Meta:
+        indexes = ((("credential", "at"), False),)
+
+
 ALL_MODELS = [User, Site, JobTemplate, Template, TemplateSite, Test, TestSite, Job, TestLog,
               Agent, PolicyVersion, SiteEvent, HealthEvaluation, Incident, Webhook,
               WebhookDelivery, ApiToken, LoginAttempt, SsoIdentity, DailyRollup,
-              RollupMetric, RollupBackfill]
+              RollupMetric, RollupBackfill, Credential, CredentialEvent]

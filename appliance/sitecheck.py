@@ -8,19 +8,32 @@ from __future__ import annotations
 
 import time
 
+from appliance import credentials
 from appliance.backends import BackendError, SettingsError, make_backend
+from appliance.errors import BadInput
 from appliance.models import Site
 
 
-def check(site: Site, host: str = "") -> tuple[bool, str]:
+def check(site: Site, host: str = "", now: float | None = None) -> tuple[bool, str]:
+    """The site's credential first (expired or about to: the check fails, no
+    backend call), then the backend's own check."""
+    now = time.time() if now is None else now
+    name = credentials.site_credential(site)
+    note = ""
+    if name:
+        refused = credentials.refusal(name, now)
+        if refused:
+            return False, refused
+        state = credentials.health(credentials.get(name), now)
+        note = f"; {state.message}"
     try:
-        return True, make_backend(site.backend, site.backend_settings, host).check()
-    except (BackendError, SettingsError) as error:
+        return True, make_backend(site.backend, site.backend_settings, host).check() + note
+    except (BackendError, SettingsError, BadInput) as error:
         return False, str(error)
 
 
 def check_and_record(site: Site, host: str = "", now: float | None = None) -> tuple[bool, str]:
-    ok, message = check(site, host)
+    ok, message = check(site, host, now)
     (Site.update(check_ok=ok, check_message=message[:2000],
                  checked_at=time.time() if now is None else now)
      .where(Site.id == site.id).execute())

@@ -7,7 +7,8 @@ Duties, each run on its own period by `schedule`:
 - refresh the summaries of tests in progress;
 - judge site health by the policy when due, and deliver webhooks (appliance/health);
 - apply retention (appliance/retention.py): old job rows, logs and work areas go, in
-  small batches within a time budget per pass.
+  small batches within a time budget per pass;
+- renew credentials' proxies when due and warn tests whose credential is ending.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import logging
 import peewee as pw
 import schedule
 
-from appliance import retention
+from appliance import credentials, retention
 from appliance.agents.runner import Heartbeat
 from appliance.config import Config
 from appliance.db import database
@@ -56,13 +57,15 @@ class ServerAgent:
         self.scheduler = schedule.Scheduler()
         self._now = 0.0
         self._started = False
+        self._credential_notes: set[tuple] = set()
         for duty, period in ((self.create_functional_tests, config.server_interval),
                              (self.assign_tests, config.server_interval),
                              (self.fail_over_dead_hosts, config.server_interval),
                              (self.refresh_summaries, config.summary_interval),
                              (health.evaluate_if_due, config.server_interval),
                              (webhooks.deliver_due, config.server_interval),
-                             (self.apply_retention, config.retention_interval)):
+                             (self.apply_retention, config.retention_interval),
+                             (self.keep_credentials, config.server_interval)):
             self.scheduler.every(period).seconds.do(self._run_duty, duty)
 
     def _run_duty(self, duty) -> None:
@@ -95,6 +98,12 @@ class ServerAgent:
         self.scheduler.clear()
 
     # -- duties -------------------------------------------------------------
+
+    def keep_credentials(self, now: float) -> None:
+        """Renew proxies that are due; warn the tests that depend on a credential
+        that is about to end (once per credential and state)."""
+        credentials.renew_due(now, ACTOR)
+        credentials.warn_tests(now, self._credential_notes)
 
     def create_functional_tests(self, now: float) -> list[Test]:
         """A new test for every active functional template that has no live one."""

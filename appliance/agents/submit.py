@@ -19,7 +19,7 @@ import time
 
 import peewee
 
-from appliance import sitecheck, workarea
+from appliance import credentials, sitecheck, workarea
 from appliance.agents import jobbook, load
 from appliance.agents.jobbook import ActiveJob
 from appliance.agents.runner import Heartbeat
@@ -251,6 +251,10 @@ class SubmitAgent:
             message = self.space.closed_for(test.id)
             if message:
                 add_log(test.id, message, Severity.WARNING, f"submit:{self.host}", at=now)
+            return False
+        refused = self._credential_refusal(site, now)
+        if refused:  # said once in the test's log; no job is made to fail for it
+            self._note_once(test, site, f"site {site.name}: no jobs sent: {refused}")
             return False
         count = load.jobs_to_submit(test_site.max_running, test_site.min_queue_depth,
                                     test_site.resubmit, test_site.job_cap, len(jobs),
@@ -490,6 +494,11 @@ class SubmitAgent:
             cached[1].call_timeout = self.config.backend_timeout
             self._backends[site.id] = cached
         return cached[1]
+
+    @staticmethod
+    def _credential_refusal(site: Site, now: float) -> str | None:
+        name = credentials.site_credential(site)
+        return credentials.refusal(name, now) if name else None
 
     def _note_once(self, test: Test, site: Site, message: str) -> None:
         key = (test.id, site.id, message)

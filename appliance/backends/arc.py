@@ -79,7 +79,10 @@ class ArcBackend(Backend):
         if self.settings["proxy_file"]:
             return self.settings["proxy_file"]
         from appliance import credentials
-        return credentials.usable_proxy(self.settings["credential"])
+        try:
+            return credentials.usable_proxy(self.settings["credential"])
+        except credentials.CredentialError as error:
+            raise BackendError(str(error)) from None
 
     def _delegation_id(self) -> str:
         """The current delegation, made anew when our proxy changed or nears its end."""
@@ -229,9 +232,6 @@ class ArcBackend(Backend):
                                    f"{answer.get('reason', '')}")
 
     def check(self) -> str:
-        if self.settings["credential"]:
-            from appliance import credentials
-            credentials.check_usable(self.settings["credential"])
         self.client.use_proxy(self.proxy_file())
         answer = self.client.call("GET", "/info", headers=arcrest.JSON)
         try:
