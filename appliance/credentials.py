@@ -185,9 +185,9 @@ def health(row: Credential, now: float) -> Health:
     until = row.usable_until
     if until is None or until - now < row.refuse_before:
         what = "proxy" if row.kind == X509 else "token"
-        when = "no " + what if until is None else (
-            f"{what} expired at {_when(until)}" if until <= now
-            else f"{what} expires at {_when(until)}, too soon to be used")
+        # One wording before and after the end, so that it is said once.
+        when = f"no {what}" if until is None else (
+            f"{what} expired or about to (valid until {_when(until)}); renew it")
         return Health("expired", f"credential {row.name}: {when}", until)
     if row.expires_at - now < row.warn_before:
         what = "certificate" if row.kind == X509 else "token"

@@ -102,7 +102,7 @@ class ServerAgent:
     def keep_credentials(self, now: float) -> None:
         """Renew proxies that are due; warn the tests that depend on a credential
         that is about to end (once per credential and state)."""
-        credentials.renew_due(now, ACTOR)
+        credentials.renew_due(now, ACTOR, self.config.secrets_dir)
         credentials.warn_tests(now, self._credential_notes)
 
     def create_functional_tests(self, now: float) -> list[Test]:

@@ -13,7 +13,16 @@ import peewee
 
 from appliance import __version__, startup
 from appliance import config as config_module
-from appliance.cli import catalog, hc_test, health, instance, lifecycle, processes, run
+from appliance.cli import (
+    catalog,
+    credential,
+    hc_test,
+    health,
+    instance,
+    lifecycle,
+    processes,
+    run,
+)
 from appliance.db import DatabaseUnavailable
 from appliance.errors import BadInput
 from appliance.lifecycle import TransitionRefused
@@ -39,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     instance.add_commands(commands)
     health.add_commands(commands, site)
     lifecycle.add_commands(commands)
+    credential.add_commands(commands)
     return parser
 
 
