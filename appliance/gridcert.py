@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
@@ -145,7 +146,7 @@ def _csr_public_key(csr_pem: bytes):
         _, _, after_subject = _tlv(der, after_version)
         _, _, after_key = _tlv(der, after_subject)
         return serialization.load_der_public_key(der[after_subject:after_key])
-    except (ValueError, IndexError) as error:
+    except (ValueError, IndexError, TypeError, UnsupportedAlgorithm) as error:
         raise CertificateError(f"unreadable delegation request: {error}") from None
 
 

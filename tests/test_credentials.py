@@ -2,6 +2,7 @@
 from their claims, and an expiring credential stopping submission once."""
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import time
@@ -130,10 +131,8 @@ def test_reading_any_text_as_a_token_gives_claims_or_a_token_error(text):
 @given(st.binary(max_size=400))
 def test_reading_any_bytes_as_a_delegation_request_gives_a_key_or_a_certificate_error(data):
     pem = b"-----BEGIN CERTIFICATE REQUEST-----\n" + data + b"\n-----END"
-    try:
+    with contextlib.suppress(gridcert.CertificateError):
         gridcert._csr_public_key(pem)
-    except gridcert.CertificateError:
-        pass
 
 
 # -- an expiring proxy stops submission, once; a renewed one resumes it --------------

@@ -50,11 +50,23 @@ def create_app(settings: config_module.Config | None = None) -> Flask:
 
     _add_filters(app)
     app.jinja_env.globals["nav"] = NAVIGATION
-    from appliance.web import actions, api, api_write, auth, oidc, pages, probes, sites, testdirs
+    from appliance.web import (
+        actions,
+        api,
+        api_write,
+        auth,
+        credentials_page,
+        oidc,
+        pages,
+        probes,
+        sites,
+        testdirs,
+    )
     app.jinja_env.globals.update(current_user=auth.current_user, csrf_token=auth.csrf_token,
                                  csrf_field=_csrf_field, load_knobs=KNOBS, max_knob=MAX_KNOB,
                                  states=states_module)
-    for module in (auth, oidc, probes, pages, actions, sites, testdirs, api, api_write):
+    for module in (auth, oidc, probes, pages, actions, sites, testdirs, api, api_write,
+                   credentials_page):
         app.register_blueprint(module.blueprint)
     oidc.init_app(app, settings)
     app.register_error_handler(HTTPException, _json_errors_for_api)

@@ -5,7 +5,7 @@ import time
 
 from flask import Blueprint, abort, current_app, render_template, request
 
-from appliance import budget
+from appliance import budget, credentials
 from appliance.health import robot
 from appliance.health import views as health_views
 from appliance.limits import MAX_PAGE_NUMBER
@@ -35,6 +35,7 @@ def index():
     incidents = health_views.incidents(closed=False)["incidents"]
     return render_template("index.html", groups=groups, agents=agents, sites=sites,
                            incidents=incidents, now=time.time(),
+                           credential_warnings=credentials.warnings(time.time()),
                            agent_state=agent_state,
                            dead_after=current_app.config["HC"].agent_dead_after,
                            week=robot.recent_efficiency(7),

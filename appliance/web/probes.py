@@ -21,6 +21,21 @@ def readyz():
     return jsonify(status="ok")
 
 
+def _credential_lines(now: float) -> list[str]:
+    """Seconds until each credential can no longer be used, and its state (0 ok,
+    1 warning, 2 expired): alert on them ahead of expiry."""
+    from appliance import credentials
+    from appliance.models import Credential
+    left, level = ["# TYPE hc_credential_seconds_left gauge"], ["# TYPE hc_credential_state gauge"]
+    codes = {"ok": 0, "warning": 1, "expired": 2}
+    for row in Credential.select():
+        state = credentials.health(row, now)
+        ends = min(row.expires_at, row.usable_until or row.expires_at)
+        left.append(f'hc_credential_seconds_left{{credential="{row.name}"}} {ends - now:.0f}')
+        level.append(f'hc_credential_state{{credential="{row.name}"}} {codes[state.level]}')
+    return left + level
+
+
 @blueprint.get("/metrics")
 def metrics():
     """Prometheus text: tests and jobs per state, agents' heartbeat ages."""
@@ -49,6 +64,7 @@ def metrics():
         f'hc_agent_problem{{role="{a.role}",host="{_label(a.host)}"}} {int(bool(a.problem))}'
         for a in Agent.select(Agent.role, Agent.host, Agent.problem)]
     lines += ages + up + problems + _disk_lines()
+    lines += _credential_lines(now)
     return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
 
 

@@ -1,11 +1,14 @@
 """Sites: one site's page (status history, checks, daily efficiency) and the robot."""
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, abort, current_app, render_template, request
 
+from appliance import credentials
 from appliance.health import robot
 from appliance.health import views as health_views
-from appliance.models import Site, Template, TemplateSite, Test, TestSite
+from appliance.models import Credential, Site, Template, TemplateSite, Test, TestSite
 from appliance.states import Category
 from appliance.web import charts
 
@@ -25,7 +28,10 @@ def site_page(name: str):
                                  for c in overview["days"]))
     plot = current_app.extensions["hc_plots"].get(
         key, True, lambda: {"svg": charts.daily_history(overview["days"])})["svg"]
-    return render_template("site.html", site=site,
+    name_of = credentials.site_credential(site)
+    row = Credential.get_or_none(Credential.name == name_of) if name_of else None
+    credential = credentials.health(row, time.time()) if row else None
+    return render_template("site.html", site=site, credential_name=name_of, credential=credential,
                            events=health_views.site_events(name)["events"],
                            overview=overview, plot=plot,
                            recent=recent, days=days, choices=robot.DAY_CHOICES)

@@ -22,6 +22,7 @@ ROUTES = {
     "/sites/<name>": ("GET", "/sites/alpha", OK, OK, OK),
     "/sites/<name>/jobs": ("GET", "/sites/alpha/jobs?start=0&end=9e9", OK, OK, OK),
     "/robot": ("GET", "/robot?days=50", OK, OK, OK),
+    "/admin/credentials": ("GET", "/admin/credentials", LOGIN, 403, OK),
     "/templates/": ("GET", "/templates/", OK, OK, OK),
     "/testdirs/": ("GET", "/testdirs/", 404, 404, 404),  # no work area made yet
     "/testdirs/<path:relative>": ("GET", "/testdirs/../../etc/passwd", 404, 404, 404),
