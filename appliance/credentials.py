@@ -68,6 +68,22 @@ def payload_file(name: str, root: str | None = None) -> str:
     return os.path.join(folder_of(name, root), TOKEN_FILE)
 
 
+ASKS_FOR_IT = "@credential"  # a template's environment value naming the site's credential
+PAYLOAD_VARIABLES = ("X509_USER_PROXY", "BEARER_TOKEN_FILE")
+
+
+def payload_environment(environment: dict, name: str | None, root: str | None = None) -> dict:
+    """The template's environment with X509_USER_PROXY / BEARER_TOKEN_FILE set to the
+    site's credential file where the template asks ("@credential"); nothing otherwise."""
+    asked = [k for k in PAYLOAD_VARIABLES if environment.get(k) == ASKS_FOR_IT]
+    if not asked:
+        return environment
+    if name is None:
+        raise CredentialError("the template asks for a credential but the site names none")
+    path = payload_file(name, root)
+    return {**environment, **{key: path for key in asked}}
+
+
 # -- adding, renewing, removing -----------------------------------------------
 
 def add_x509(name: str, cert_pem: bytes, key_pem: bytes, now: float, actor: str,

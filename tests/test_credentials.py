@@ -183,3 +183,96 @@ def test_tests_using_an_ending_credential_get_one_warning(robot, settings):
     line = TestLog.select().where(TestLog.test == test.id,
                                   TestLog.severity == "warning").get()
     assert "certificate expires" in line.message
+
+
+# -- where a credential goes, and where its secrets never go -------------------------
+
+ONE_JOB = {"max_running": 1, "job_cap": 1}
+
+
+def _wait_ended(agent, test, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        agent.loop_once(time.time())
+        jobs = list(Job.select().where(Job.test == test.id))
+        if jobs and all(j.state not in ("pending", "submitted", "queued", "running")
+                        for j in jobs):
+            return jobs
+        time.sleep(0.1)
+    raise AssertionError("jobs did not end")
+
+
+def _environment_seen(job) -> str:
+    with open(os.path.join(job.work_dir, "seen-environment")) as handle:
+        return handle.read()
+
+
+def test_a_payload_gets_the_proxy_only_when_its_template_asks(db, settings, root):
+    cert, key = user_certificate(time.time())
+    credentials.add_x509("robot", cert, key, time.time(), "tester", root)
+    site = make_site(backend="local", credential="robot")
+    agent = SubmitAgent(settings.replace(poll_interval=0.1))
+    asking = make_template(sites=[site], load=ONE_JOB, job={
+        "command": "env > seen-environment", "environment": {"X509_USER_PROXY": "@credential"}})
+    plain = make_template(sites=[site], command="env > seen-environment", load=ONE_JOB)
+    for template, wanted in ((asking, True), (plain, False)):
+        test = make_running_test(template, settings.hostname, time.time())
+        (job,) = _wait_ended(agent, test)
+        seen = _environment_seen(job)
+        proxy = os.path.join(root, "robot", credentials.PROXY_FILE)
+        assert (f"X509_USER_PROXY={proxy}" in seen) is wanted
+        assert "BEGIN" not in seen
+
+
+def _secrets(root) -> list[str]:
+    """Lines that only key material contains: the base64 bodies of keys and proxies."""
+    found = []
+    for name in os.listdir(root):
+        for file in (credentials.KEY_FILE, credentials.PROXY_FILE, credentials.TOKEN_FILE):
+            path = os.path.join(root, name, file)
+            if os.path.exists(path):
+                with open(path) as handle:
+                    text = handle.read()
+                if file == credentials.TOKEN_FILE:
+                    found.append(text.strip().rsplit(".", 1)[0])
+                    continue
+                key = text[text.index("PRIVATE KEY-----"):text.index("-----END")]
+                found += [line for line in key.splitlines()[1:] if len(line) > 40]
+    return found
+
+
+def test_no_secret_in_pages_api_logs_database_or_work_area(db, settings, root, caplog):
+    from appliance import accounts
+    from appliance.web import create_app
+    caplog.set_level("DEBUG")
+    cert, key = user_certificate(time.time())
+    credentials.add_x509("robot", cert, key, time.time(), "tester", root)
+    credentials.add_token("iam", jwt({"sub": "robot", "iss": "https://iam.example",
+                                      "exp": time.time() + 3600}), time.time(), "t", root)
+    site = make_site("grid", backend="local", credential="robot")
+    template = make_template(sites=[site], load=ONE_JOB, job={
+        "command": "env > seen-environment; cat $X509_USER_PROXY > /dev/null",
+        "environment": {"X509_USER_PROXY": "@credential"}})
+    test = make_running_test(template, settings.hostname, time.time())
+    _wait_ended(SubmitAgent(settings.replace(poll_interval=0.1)), test)
+    credentials.renew("robot", time.time(), "tester", root)
+    from tests.web.conftest import PASSWORD, Browser
+    accounts.add_user("root", PASSWORD, "admin")
+    client = Browser(create_app(settings).test_client())
+    client.login("root")
+    texts = [client.client.get(url).get_data(as_text=True) for url in (
+        "/", "/admin/credentials", "/sites/grid", f"/tests/{test.id}", "/metrics",
+        "/api/v1/sites/grid", f"/api/v1/tests/{test.id}/log", f"/api/v1/tests/{test.id}/jobs",
+        f"/api/v1/tests/{test.id}/export")]
+    assert "HC Robot" in texts[1] and "hc_credential_seconds_left" in texts[4]
+    texts += [record.getMessage() for record in caplog.records]
+    for model in (Credential, CredentialEvent, TestLog, Job, Site):
+        texts += [str(row) for row in model.select().dicts()]
+    for folder, _, files in os.walk(settings.work_dir):
+        for file in files:
+            with open(os.path.join(folder, file), errors="replace") as handle:
+                texts.append(handle.read())
+    secrets = _secrets(root)
+    assert len(secrets) > 20
+    everything = "\n".join(texts)
+    assert not [s for s in secrets if s in everything]

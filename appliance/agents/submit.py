@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -266,8 +267,16 @@ class SubmitAgent:
         return False
 
     def _submit(self, test, test_site, site, backend: Backend, count: int, now: float) -> None:
+        try:  # the site's credential file, where the template asks for it
+            environment = credentials.payload_environment(
+                test.environment, credentials.site_credential(site), self.config.secrets_dir)
+        except credentials.CredentialError as error:
+            self._note_once(test, site, f"site {site.name}: no jobs sent: {error}")
+            return
         specs, failed = jobbook.create_pending(test, test_site, site, count, now, self.host,
                                                self.config.work_dir)
+        if environment is not test.environment:
+            specs = [dataclasses.replace(spec, environment=environment) for spec in specs]
         submitted, timed_out = [], None
         if backend.submits_in_batches and specs:
             timed_out = self._submit_batch(backend, specs, submitted, failed)

@@ -125,8 +125,10 @@ def job_script(spec: JobSpec, metrics_name: str) -> str:
     """The payload as one `sh -c` script: the template's environment exported
     (A-REX's own environment= loses quotes), the job folder being the session
     folder on the CE."""
+    # X509_USER_PROXY: A-REX gives the job the proxy delegated to it (a path on our
+    # side would mean nothing there).
     environment = {k: v for k, v in spec.payload_environment().items()
-                   if k not in ("HC_JOB_DIR", "HC_METRICS_FILE")}
+                   if k not in ("HC_JOB_DIR", "HC_METRICS_FILE", "X509_USER_PROXY")}
     exports = "".join(f"export {name}={shlex.quote(value)}\n"
                       for name, value in environment.items())
     return (f'export HC_JOB_DIR="$PWD" HC_METRICS_FILE="$PWD/{metrics_name}"\n'

@@ -154,11 +154,16 @@ def check_number(settings: dict, name: str, lowest: float, highest: float | None
 
 
 def merge_settings(backend: str, defaults: dict, settings: Mapping) -> dict:
-    """Defaults overlaid with `settings`; unknown names are refused."""
+    """Defaults overlaid with `settings`; unknown names are refused. Every backend
+    takes `credential`: the name of the credential its jobs use (appliance/credentials.py)."""
+    defaults = {"credential": None, **defaults}
     unknown = set(settings) - set(defaults)
     if unknown:
         raise SettingsError(f"unknown {backend} setting {sorted(unknown)[0]!r}; known: "
                             + ", ".join(sorted(defaults)))
-    return {**defaults, **settings}
+    merged = {**defaults, **settings}
+    if merged["credential"] is not None and not isinstance(merged["credential"], str):
+        raise SettingsError("credential must be a credential's name (hc credential list)")
+    return merged
 
 

@@ -27,7 +27,6 @@ from appliance.backends.base import (
 from appliance.states import JobState
 
 DEFAULTS = {
-    "credential": None,          # checked by the agent like a real site's (credentials.py)
     "queue_seconds": 0.0,        # time a job waits queued
     "run_seconds": 1.0,          # shortest run time
     "run_seconds_max": None,     # longest run time; None: always run_seconds

@@ -127,3 +127,33 @@ def test_users_and_tokens(hc, tmp_path):
     code, _, err = hc("token", "revoke", "1")
     assert code == 2 and "no valid token 1" in err
     assert hc("token", "add", "nobody")[0] == 2
+
+
+def test_credential_commands_add_list_show_renew_remove(hc, tmp_path):
+    import os
+    import time
+
+    from tests.gridca import jwt, user_certificate
+    cert, key = user_certificate(time.time())
+    (tmp_path / "cert.pem").write_bytes(cert)
+    (tmp_path / "key.pem").write_bytes(key)
+    (tmp_path / "token").write_text(jwt({"sub": "robot", "exp": time.time() + 600}))
+    code, out, _ = hc("credential", "add", "robot", "--cert", str(tmp_path / "cert.pem"),
+                      "--key", str(tmp_path / "key.pem"), "--proxy-lifetime", "1h")
+    assert code == 0 and "x509 of /DC=org/O=HC Test/CN=HC Robot" in out
+    assert hc("credential", "add", "iam", "--token-file", str(tmp_path / "token"))[0] == 0
+    assert hc("site", "add", "grid", "--backend", "fake", "--set", "credential=robot")[0] == 0
+    code, out, _ = hc("credential", "list")
+    assert code == 0 and "robot" in out and "grid" in out and "warning" in out  # token: 10 min
+    code, out, _ = hc("credential", "show", "robot")
+    assert "renewed after 50%" in out and "added" in out and "BEGIN" not in out
+    assert hc("credential", "renew", "robot")[0] == 0
+    assert "renewed" in hc("credential", "show", "robot")[1]
+    code, _, err = hc("credential", "remove", "robot")
+    assert code == 2 and "used by site(s) grid" in err
+    code, _, err = hc("credential", "add", "bad", "--cert", str(tmp_path / "token"))
+    assert code == 2 and "no PEM certificate" in err
+    assert hc("credential", "remove", "iam")[0] == 0
+    assert "iam" not in hc("credential", "list")[1]
+    assert not os.path.exists(tmp_path / "data" / "secrets" / "iam")
+    assert hc("credential", "show", "nope")[0] == 2
