@@ -209,7 +209,12 @@ def _final_values(job: ActiveJob, status: JobStatus, now: float, metrics_file: s
     """The columns a status sets, its numbers checked (a backend may say anything)."""
     target = status.state
     values: dict = {"state": target.value}
-    started = job.started_at or payload.finite_number(status.started_at)
+    reported_start = payload.finite_number(status.started_at)
+    started = job.started_at or reported_start
+    if target in JOB_FINAL and reported_start is not None:
+        # The backend's own record of the start beats the poll that first saw the
+        # job running (a CE may show a job running after it has ended).
+        started = reported_start
     if started is not None and job.submitted_at is not None:
         # Batch systems report whole seconds: never before the submission we timed.
         started = max(started, job.submitted_at)
@@ -217,6 +222,8 @@ def _final_values(job: ActiveJob, status: JobStatus, now: float, metrics_file: s
         values["started_at"] = started or now
     if target in JOB_FINAL:
         ended = payload.finite_number(status.ended_at) or now
+        if started is not None:
+            ended = max(ended, started)
         values.update(ended_at=ended, exit_code=_bounded_int(status.exit_code),
                       reason=None if status.reason is None else payload.shorten(status.reason),
                       cpu_seconds=payload.finite_number(status.cpu_seconds))

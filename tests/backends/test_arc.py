@@ -1,0 +1,130 @@
+"""The arc backend: its parsers on recorded replies, and the real A-REX (fork)
+with a credential of the appliance's own: our proxies, our delegations, the
+agents' whole path (submit, poll, outputs and metrics back, kill, re-adoption)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from appliance import credentials, sitecheck
+from appliance.agents.submit import SubmitAgent
+from appliance.backends import SettingsError, arcrest, make_backend
+from appliance.models import Job, TestLog
+from appliance.states import JOB_FINAL, JobState
+from tests.backend_cases import make_spec
+from tests.backends.arc_ce import arc_ce
+from tests.factories import make_running_test, make_site, make_template
+
+REPLIES = os.path.join(os.path.dirname(__file__), "replies")
+
+
+def _info() -> dict:
+    with open(os.path.join(REPLIES, "arc-info.json")) as handle:
+        return json.load(handle)
+
+
+def test_the_site_check_reads_the_ces_health_and_queue():
+    found, problem = arcrest.ce_summary(_info(), "fork")
+    assert problem is None and "queue fork production" in found and "endpoints ok" in found
+    assert "queue grid not found at the CE; it has: fork" in arcrest.ce_summary(_info(),
+                                                                               "grid")[1]
+    closed = _info()
+    closed["Domains"]["AdminDomain"]["Services"]["ComputingService"]["ComputingShare"][
+        "ServingState"] = "closed"
+    assert arcrest.ce_summary(closed, "fork")[1] == "queue fork is closed"
+    assert arcrest.ce_summary({"Domains": {}}, "fork")[1]
+
+
+def test_diag_files_give_exit_code_times_and_cpu():
+    diag = arcrest.parse_diag("nodename=vm\nWallTime=0.01s\nKernelTime=0.25s\nUserTime=1.5s\n"
+                              "LRMSStartTime=20261202122907Z\nLRMSEndTime=20261202122910Z\n"
+                              "exitcode=3\nbroken line\n")
+    assert diag["exitcode"] == "3"
+    assert arcrest.diag_time(diag["LRMSEndTime"]) - arcrest.diag_time(
+        diag["LRMSStartTime"]) == 3
+    assert arcrest.diag_time("yesterday") is None and arcrest.diag_seconds("x") is None
+
+
+def test_xrsl_quotes_and_many_jobs_in_one_description(tmp_path):
+    spec = make_spec(tmp_path, 'echo "a" \'b\'\nexit 0')
+    one = arcrest.xrsl(spec, "metrics.json", 'q"x', "d1", 3600)
+    assert '(queue="q""x")' in one and '(outputfiles=("/" ""))' in one
+    assert one.count("(&") == 0 and one.startswith("&")
+    assert arcrest.many([one, one]).startswith("+(&") and arcrest.many([one]) == one
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"queue": "q", "proxy_file": "/p"}, "endpoint"),
+    ({"endpoint": "http://ce/arex", "queue": "q", "proxy_file": "/p"}, "endpoint"),
+    ({"endpoint": "https://ce/arex", "proxy_file": "/p"}, "queue"),
+    ({"endpoint": "https://ce/arex", "queue": "q"}, "exactly one of credential"),
+    ({"endpoint": "https://ce/arex", "queue": "q", "proxy_file": "/p", "credential": "c"},
+     "exactly one of credential"),
+    ({"endpoint": "https://ce/arex", "queue": "q", "proxy_file": "/p",
+      "jobs_per_request": 0}, "jobs_per_request")])
+def test_bad_settings_are_refused(settings, message):
+    with pytest.raises(SettingsError, match=message):
+        make_backend("arc", settings)
+
+
+# -- against the real A-REX ---------------------------------------------------------
+
+@pytest.fixture
+def robot(db, settings, monkeypatch):
+    """The CE's test user registered as a credential: proxies made by us."""
+    ce = arc_ce("fork")
+    monkeypatch.setenv("HC_SECRETS_DIR", settings.secrets_dir)
+    with open(ce.user_cert, "rb") as cert, open(ce.user_key, "rb") as key:
+        credentials.add_x509("robot", cert.read(), key.read(), time.time(), "tester",
+                             settings.secrets_dir, proxy_lifetime=3600, refuse_before=5)
+    return ce
+
+
+def test_our_proxy_passes_the_ces_site_check_and_an_expired_one_fails_it(robot):
+    site = make_site("arc-ce", backend="arc", **robot.site_settings(proxy_file=None,
+                                                                    credential="robot"))
+    ok, message = sitecheck.check(site)
+    assert ok, message
+    assert "queue fork production" in message and "credential robot: valid until" in message
+    ok, message = sitecheck.check(site, now=time.time() + 3600)
+    assert not ok and "credential robot: proxy expired or about to" in message
+
+
+@pytest.mark.slow
+def test_agents_run_jobs_on_the_ce_and_a_restarted_agent_re_adopts_them(robot, settings):
+    """Jobs over A-REX: outputs and metrics back, queue time, cleaned at the CE."""
+    site = make_site("arc-ce", backend="arc", **robot.site_settings(
+        proxy_file=None, credential="robot", poll_interval=1.0))
+    command = ('echo "hello $HC_SITE"; echo \'{"events": 7}\' > "$HC_METRICS_FILE"; '
+               'test "$HC_JOB_ID" -gt 0')
+    template = make_template(sites=[site], command=command,
+                             load={"max_running": 4, "job_cap": 4})
+    test = make_running_test(template, settings.hostname, time.time())
+    first = SubmitAgent(settings.replace(poll_interval=1.0))
+    first.loop_once(time.time())
+    jobs = list(Job.select().where(Job.test == test.id))
+    assert len(jobs) == 4 and all(j.backend_id for j in jobs)
+    first.teardown()  # the agent goes; its jobs stay at the CE
+    successor = SubmitAgent(settings.replace(poll_interval=1.0))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        successor.loop_once(time.time())
+        jobs = list(Job.select().where(Job.test == test.id))
+        if all(JobState(j.state) in JOB_FINAL for j in jobs):
+            break
+        time.sleep(1)
+    assert {j.state for j in jobs} == {JobState.COMPLETED.value}, [j.reason for j in jobs]
+    for job in jobs:
+        assert job.metrics == {"events": 7}
+        with open(os.path.join(job.work_dir, "stdout")) as handle:
+            assert handle.read() == "hello arc-ce\n"
+        assert job.submitted_at <= job.started_at <= job.ended_at
+    backend = make_backend("arc", site.backend_settings)
+    backend.client.use_proxy(backend.proxy_file())
+    gone = backend.client.jobs_action("status", [jobs[0].backend_id])
+    assert str(gone[0]["status-code"]) == "404", "cleaned at the CE once fetched"
+    assert not TestLog.select().where(TestLog.test == test.id,
+                                      TestLog.message.contains("no jobs sent")).exists()
