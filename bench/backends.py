@@ -2,12 +2,17 @@
 
     python bench/backends.py slurm -n 500    # needs a running Slurm (SLURM_CONF)
     python bench/backends.py docker -n 500   # needs a Docker engine
+    python bench/backends.py arc -n 100 --poll 1000   # starts a throwaway A-REX (root)
 
 For each: N trivial jobs submitted through the appliance's backend (job folder,
 script or container spec, submit, id file) against the same N through the plain
 tool (`sbatch --wrap true` / `docker run -d`), as submissions per second, then
 the time until every job has ended, polled in batches as the submit agent does.
 With --start-cluster, a throwaway single-node Slurm cluster is started first.
+
+For arc: N jobs through the backend (one submit_many: delegation, xRSL, one
+request per 200 jobs, id files) against the same N as one raw REST POST of a
+multi-job xRSL in the same run, then the time of one status poll of --poll jobs.
 """
 from __future__ import annotations
 
@@ -105,6 +110,58 @@ def docker(args) -> None:
     report("docker", args.n, ours, theirs)
 
 
+def arc(args) -> None:
+    import requests
+
+    from appliance import gridcert
+    from tests.backends.arc_ce import ArcCE
+    ce = ArcCE(args.lrms).start()
+    try:
+        print(f"arc ({args.lrms}): A-REX up in {ce.startup_seconds:.1f} s")
+        backend = make_backend("arc", ce.site_settings(poll_interval=1.0))
+        jobs = specs(args.n, None)
+        started = time.monotonic()
+        ids = backend.submit_many(jobs)
+        ours = time.monotonic() - started
+        assert all(isinstance(i, str) for i in ids), ids[:3]
+        raw = requests.Session()
+        raw.trust_env, raw.verify, raw.cert = False, ce.ca_dir, ce.proxy
+        base = ce.endpoint + "/rest/1.0"
+        answer = raw.post(base + "/delegations?action=new")
+        delegation = answer.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+        with open(ce.proxy, "rb") as handle:
+            identity = gridcert.load_identity(handle.read())
+        raw.put(f"{base}/delegations/{delegation}",
+                data=gridcert.sign_delegation(identity, answer.content, time.time()))
+        one = ('&(executable="/bin/sh")(arguments="-c" "true")(stdout="stdout")'
+               f'(stderr="stderr")(outputfiles=("/" ""))(queue="{ce.queue}")'
+               f'(delegationid="{delegation}")')
+        started = time.monotonic()
+        answer = raw.post(base + "/jobs?action=new", data="+" + f"({one})" * args.n,
+                          headers={"Content-Type": "application/rsl",
+                                   "Accept": "application/json"})
+        theirs = time.monotonic() - started
+        accepted = sum(str(j.get("status-code")) == "201" for j in answer.json()["job"])
+        print(f"  submission of {args.n} jobs: appliance backend {args.n / ours:.0f} jobs/s "
+              f"({ours:.2f} s), raw bulk REST {accepted / theirs:.0f} jobs/s ({theirs:.2f} s, "
+              f"{accepted} accepted)")
+        more = specs(max(0, args.poll - args.n), None)
+        ids += backend.submit_many(more) if more else []
+        folders = {i: s.work_dir for i, s in zip(ids, jobs + more, strict=True)}
+        started = time.monotonic()
+        states = backend.client.jobs_action("status", list(folders))
+        status_call = time.monotonic() - started
+        started = time.monotonic()
+        polled = backend.poll(folders)
+        poll = time.monotonic() - started
+        ended = sum(1 for s in polled.values() if s.state in JOB_FINAL)
+        print(f"  status of {len(states)} jobs: one REST call {status_call:.2f} s; "
+              f"backend poll {poll:.2f} s ({ended} of them ended and fetched in it)")
+        backend.kill({i: f for i, f in folders.items()})
+    finally:
+        ce.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="backend", required=True)
@@ -115,6 +172,11 @@ def main() -> None:
     two = sub.add_parser("docker")
     two.add_argument("-n", type=int, default=500)
     two.set_defaults(run=docker)
+    three = sub.add_parser("arc")
+    three.add_argument("-n", type=int, default=100)
+    three.add_argument("--poll", type=int, default=1000, help="jobs in the status poll")
+    three.add_argument("--lrms", choices=("fork", "slurm"), default="fork")
+    three.set_defaults(run=arc)
     args = parser.parse_args()
     args.run(args)
 
