@@ -12,14 +12,12 @@ import subprocess
 import sys
 import urllib.request
 
-from appliance import accounts, demo
+from appliance import accounts, demo, sessionkey
 from appliance.config import Config
 from appliance.db import open_database, redact, upgrade
 from appliance.errors import BadInput
 from appliance.models import User
 from appliance.states import Role
-
-MIN_SECRET_LENGTH = 16
 
 
 class StartupError(RuntimeError):
@@ -30,9 +28,8 @@ def check_secrets(settings: Config, environ=os.environ) -> None:
     if settings.dev:
         return
     problems = []
-    if settings.role in ("all", "web") and len(settings.secret_key) < MIN_SECRET_LENGTH:
-        problems.append(f"HC_SECRET_KEY must be set (at least {MIN_SECRET_LENGTH} characters, "
-                        "e.g. `openssl rand -hex 32`)")
+    if settings.role in ("all", "web") and sessionkey.problem(settings.secret_key):
+        problems.append(sessionkey.problem(settings.secret_key))
     if environ.get("HC_ADMIN_USER"):
         try:
             accounts.check_password(environ.get("HC_ADMIN_PASSWORD", ""))

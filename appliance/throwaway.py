@@ -34,7 +34,7 @@ class ThrowawayInstance:
         # (the production defaults of 5 s would eat most of a 10-second test).
         self.environment = {"HC_ROLE": "all", "HC_DEV": "1", "HC_ADMIN_USER": "admin",
                             "HC_ADMIN_PASSWORD": self.admin_password,
-                            "HC_SECRET_KEY": secrets.token_hex(16), **AGENT_SETTINGS,
+                            "HC_SECRET_KEY": secrets.token_hex(32), **AGENT_SETTINGS,
                             "HC_LOG_LEVEL": "info", **(environment or {})}
         self.healthy_within = healthy_within
         # Docker sites inside the instance start sibling containers through the socket.

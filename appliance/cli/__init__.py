@@ -11,7 +11,7 @@ import sys
 
 import peewee
 
-from appliance import __version__, startup
+from appliance import __version__, sessionkey, startup
 from appliance import config as config_module
 from appliance.cli import (
     catalog,
@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                             "%(message)s")
         return args.run(args, settings) or 0
     except (BadInput, TransitionRefused, UsageError, peewee.DoesNotExist,
-            DatabaseUnavailable, run.InfrastructureError, startup.StartupError) as error:
+            DatabaseUnavailable, run.InfrastructureError, startup.StartupError,
+            sessionkey.KeyRefused) as error:
         print(f"hc: error: {_one_line(error)}", file=sys.stderr)
         return USAGE_ERROR
 

@@ -8,8 +8,12 @@ import sys
 import time
 
 from appliance import config as config_module
+from appliance import sessionkey
 from appliance.config import Config
 from appliance.db import open_database, pending_migrations, redact, upgrade
+
+# Secrets only the web (and hc bootstrap) use; the agents are started without them.
+WEB_ONLY_SECRETS = ("HC_SECRET_KEY", "HC_ADMIN_PASSWORD")
 
 
 def add_commands(commands) -> None:
@@ -79,6 +83,7 @@ def run_agent(kind: str, settings: Config) -> int:
 
 
 def run_web(args, settings: Config) -> int:
+    sessionkey.signing_key(settings.secret_key, settings.dev)  # before anything starts
     connect(settings)
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--config",
                                "python:appliance.web.gunicorn_conf", "--bind", settings.web_bind,
@@ -87,10 +92,14 @@ def run_web(args, settings: Config) -> int:
 
 
 def run_all(args, settings: Config) -> int:
-    """Development: the three programs as child processes, stopped together."""
+    """Development: the three programs as child processes, stopped together.
+    Only the web gets the session key: the agents have no use for it."""
+    sessionkey.signing_key(settings.secret_key, settings.dev)
     connect(settings)
     os.makedirs(settings.work_dir, exist_ok=True)
-    programs = {name: subprocess.Popen([sys.executable, "-m", "appliance", name])
+    agent_environ = {k: v for k, v in os.environ.items() if k not in WEB_ONLY_SECRETS}
+    programs = {name: subprocess.Popen([sys.executable, "-m", "appliance", name],
+                                       env=None if name == "web" else agent_environ)
                 for name in ("server", "submit", "web")}
     print(f"hc-appliance running: web UI on http://{settings.web_bind}/, data in "
           f"{settings.data_dir}; Ctrl-C stops it", flush=True)

@@ -17,6 +17,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from appliance import config as config_module
+from appliance import sessionkey
 from appliance import states as states_module
 from appliance.db import database, open_database
 from appliance.errors import BadInput
@@ -32,7 +33,8 @@ def create_app(settings: config_module.Config | None = None) -> Flask:
     settings = settings or config_module.load()
     app = Flask(__name__)
     app.config["HC"] = settings
-    app.config["SECRET_KEY"] = settings.secret_key or "development-only"
+    # Outside development a weak or missing key stops the start (sessionkey.KeyRefused).
+    app.config["SECRET_KEY"] = sessionkey.signing_key(settings.secret_key, settings.dev)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.web_secure_cookies,
                       SESSION_COOKIE_NAME="hc_session")

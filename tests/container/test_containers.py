@@ -88,7 +88,8 @@ def test_all_in_one_runs_a_stress_test_and_stops_cleanly(app_image):
 def production(app_image, tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("\n".join([
-        "POSTGRES_PASSWORD=ci-database-password", "HC_SECRET_KEY=ci-secret-key-0123456789abcdef",
+        "POSTGRES_PASSWORD=ci-database-password",
+        "HC_SECRET_KEY=ci-7f3a9c2e5b1d8f4a6c0e9b3d7a5f1c8e2b6d4a0f9e3c7b5a1d8f2e6c4b0a9d3",
         "HC_ADMIN_USER=admin", "HC_ADMIN_PASSWORD=ci-admin-password", f"HC_IMAGE_TAG={IMAGE_TAG}",
         "HC_PORT=0", "HC_AGENT_DEAD_AFTER=6", "HC_HEARTBEAT_INTERVAL=1",
         "HC_SERVER_INTERVAL=1"]) + "\n")

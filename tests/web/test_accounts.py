@@ -30,7 +30,8 @@ def test_session_cookie_is_http_only_and_same_site(visitor):
 
 
 def test_secure_cookie_outside_development(db, settings):
-    app = create_app(settings.replace(dev=False, web_secure_cookies=True, secret_key="x" * 20))
+    key = "k3y-0123456789abcdefghijklmnopqrstuvwxyz"
+    app = create_app(settings.replace(dev=False, web_secure_cookies=True, secret_key=key))
     assert app.config["SESSION_COOKIE_SECURE"] is True
 
 
