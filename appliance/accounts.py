@@ -14,6 +14,7 @@ import time
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from appliance import sessions
 from appliance.db import database
 from appliance.documents import SpecError
 from appliance.models import ApiToken, LoginAttempt, User
@@ -65,6 +66,14 @@ def add_user(name: str, password: str, role: str = Role.USER.value) -> User:
         if User.get_or_none(User.name == name):
             raise SpecError(f"user {name!r} exists")
         return User.create(name=name, role=role, password_hash=hash_password(password))
+
+
+def set_password(user: User, password: str) -> int:
+    """A new password for `user`; every web session of theirs ends (how many did)."""
+    check_password(password)
+    with database.atomic():
+        User.update(password_hash=hash_password(password)).where(User.id == user.id).execute()
+        return sessions.end_all(user)
 
 
 def authenticate(name: str, password: str, address: str, now: float | None = None) -> User | None:

@@ -434,4 +434,4 @@ class CredentialEvent(BaseModel):
 ALL_MODELS = [User, Site, JobTemplate, Template, TemplateSite, Test, TestSite, Job, TestLog,
               Agent, PolicyVersion, SiteEvent, HealthEvaluation, Incident, Webhook,
               WebhookDelivery, ApiToken, LoginAttempt, SsoIdentity, DailyRollup,
-              RollupMetric, RollupBackfill, Credential, CredentialEvent]
+              RollupMetric, RollupBackfill, Credential, CredentialEvent, WebSession]

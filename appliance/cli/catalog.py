@@ -5,7 +5,7 @@ import getpass
 import json
 import sys
 
-from appliance import accounts
+from appliance import accounts, sessions
 from appliance.cli.output import table, when
 from appliance.cli.processes import connect
 from appliance.documents import (
@@ -65,6 +65,13 @@ def add_commands(commands):
     add.add_argument("--role", choices=[r.value for r in Role], default=Role.USER.value)
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(run=user_add)
+    passwd = user.add_parser("password", help="set a new password; ends the user's web sessions")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true")
+    passwd.set_defaults(run=user_password)
+    logout = user.add_parser("logout", help="end every web session of a user")
+    logout.add_argument("name")
+    logout.set_defaults(run=user_logout)
 
     token = commands.add_parser("token", help="API tokens for scripts and CI").add_subparsers(
         dest="token_command", required=True, metavar="ACTION")
@@ -167,15 +174,40 @@ def template_show(args, settings) -> int:
 
 def user_add(args, settings) -> int:
     name("user.name", args.name)
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass(f"password for {args.name}: ")
+    password = _read_password(args)
     accounts.check_password(password)  # before connecting: bad input changes nothing
     connect(settings)
     accounts.add_user(args.name, password, args.role)
     print(f"user {args.name} added ({args.role})")
     return 0
+
+
+def user_password(args, settings) -> int:
+    password = _read_password(args)
+    accounts.check_password(password)
+    connect(settings)
+    ended = accounts.set_password(_user(args.name), password)
+    print(f"password of {args.name} changed; {ended} web session(s) ended")
+    return 0
+
+
+def user_logout(args, settings) -> int:
+    connect(settings)
+    print(f"{sessions.end_all(_user(args.name))} web session(s) of {args.name} ended")
+    return 0
+
+
+def _read_password(args) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return getpass.getpass(f"password for {args.name}: ")
+
+
+def _user(name: str) -> User:
+    user = User.get_or_none(User.name == name)
+    if user is None:
+        raise SpecError(f"no user named {name!r} (hc user add {name})")
+    return user
 
 
 def token_add(args, settings) -> int:

@@ -25,8 +25,9 @@ from flask import (
     url_for,
 )
 
-from appliance import accounts
+from appliance import accounts, sessions
 from appliance.documents import SpecError
+from appliance.errors import BadInput
 from appliance.limits import MAX_ID
 from appliance.models import User
 from appliance.web import oidc, signin
@@ -58,8 +59,9 @@ def identify():
         if g.user is None:
             return _api_error(401, "the API token is missing, malformed, revoked or unknown")
         g.by_token = True
-    elif not is_api_request() and session.get("user_id") is not None:
-        g.user = User.get_or_none(User.id == session["user_id"])
+    elif not is_api_request() and session.get("sid"):
+        g.web_session = sessions.lookup(session["sid"])
+        g.user = g.web_session.user if g.web_session else None
     if request.method in WRITE_METHODS and not is_api_request():
         _check_csrf()  # the login form too: no logging a victim into an attacker's account
     if g.user is None and current_app.config["HC"].web_require_login \
@@ -132,11 +134,50 @@ def logout():
     return redirect(provider_logout or url_for("pages.index"))
 
 
+def _account_page(status: int = 200, **values):
+    user = current_user()
+    values = {"tokens": accounts.tokens_of(user), "new_token": None, "error": None,
+              "sessions": sessions.live(user),
+              "everyone": sessions.live() if accounts.is_admin(user) else None,
+              "this_session": g.get("web_session")} | values
+    return render_template("account.html", **values), status
+
+
 @blueprint.get("/account")
 @login_required
 def account():
-    return render_template("account.html", tokens=accounts.tokens_of(current_user()),
-                           new_token=None)
+    return _account_page()
+
+
+@blueprint.post(f"/account/sessions/<int(max={MAX_ID}):session_id>/revoke")
+@login_required
+def revoke_session(session_id: int):
+    """End a session: one's own (another browser), or anyone's for an admin."""
+    if not sessions.revoke(session_id, current_user()):
+        abort(404)
+    flash("session ended")
+    return redirect(url_for("auth.account"))
+
+
+@blueprint.post("/account/password")
+@login_required
+def change_password():
+    """A new password ends every session of the user, then signs this browser in again."""
+    user = current_user()
+    try:
+        known = accounts.authenticate(user.name, request.form.get("current", ""),
+                                      request.remote_addr or "unknown")
+    except accounts.LoginRefused as refusal:
+        return _account_page(429, error=str(refusal))
+    if known is None:
+        return _account_page(400, error="the current password is wrong")
+    try:
+        ended = accounts.set_password(user, request.form.get("password", ""))
+    except BadInput as error:
+        return _account_page(400, error=str(error))
+    signin.start(user)
+    flash(f"password changed; {ended} session(s) ended")
+    return redirect(url_for("auth.account"))
 
 
 @blueprint.post("/account/tokens")
@@ -145,10 +186,8 @@ def make_token():
     try:
         _, text = accounts.make_token(current_user(), request.form.get("name", ""))
     except SpecError as error:
-        return render_template("account.html", tokens=accounts.tokens_of(current_user()),
-                               new_token=None, error=str(error)), 400
-    return render_template("account.html", tokens=accounts.tokens_of(current_user()),
-                           new_token=text)
+        return _account_page(400, error=str(error))
+    return _account_page(new_token=text)
 
 
 @blueprint.post(f"/account/tokens/<int(max={MAX_ID}):token_id>/revoke")

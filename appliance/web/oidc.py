@@ -111,7 +111,7 @@ def callback():
         log.warning("single sign-on: the provider did not answer properly: %s", error)
         return _refusal("single sign-on failed: the provider did not answer properly", 502)
     target = signin.local_target(session.get(_NEXT, ""))
-    signin.start(user, id_token=token["id_token"])
+    signin.start(user, method="oidc", id_token=token["id_token"])
     return redirect(target)
 
 

@@ -4,24 +4,31 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from flask import session, url_for
+from flask import request, session, url_for
 
+from appliance import sessions
 from appliance.models import User
 
 
-def start(user: User, **facts: str) -> None:
-    """Log `user` in: a new session (no fixation of an older one), carrying `facts`
-    (e.g. the ID token single sign-on needs for the provider's logout)."""
+def start(user: User, method: str = "password", **facts: str) -> None:
+    """Log `user` in: a new server-side session (appliance/sessions.py; no
+    fixation of an older one, revocable), carrying `facts` (e.g. the ID token
+    single sign-on needs for the provider's logout). The cookie holds only the
+    session's random id."""
+    sessions.end(session.get("sid"))
     session.clear()
-    session["user_id"] = user.id
+    session["sid"] = sessions.start(user, method, request.remote_addr or "unknown",
+                                    request.headers.get("User-Agent", ""))
     for key, value in facts.items():
         session[f"login_{key}"] = value
 
 
 def end() -> dict[str, str]:
-    """Log out: the session is emptied; return the facts its login left in it."""
+    """Log out: the server-side session ends, the cookie is emptied; return the
+    facts its login left in it."""
     facts = {key.removeprefix("login_"): value for key, value in session.items()
              if key.startswith("login_")}
+    sessions.end(session.get("sid"))
     session.clear()
     return facts
 

@@ -157,3 +157,16 @@ def test_credential_commands_add_list_show_renew_remove(hc, tmp_path):
     assert "iam" not in hc("credential", "list")[1]
     assert not os.path.exists(tmp_path / "data" / "secrets" / "iam")
     assert hc("credential", "show", "nope")[0] == 2
+
+
+def test_password_change_and_logout_end_web_sessions(hc):
+    from appliance import sessions
+    assert hc("user", "add", "ann", "--password-stdin", stdin="long enough\n")[0] == 0
+    ann = User.get(User.name == "ann")
+    first = sessions.start(ann, "password", "127.0.0.1", "tests")
+    code, out, _ = hc("user", "password", "ann", "--password-stdin", stdin="another long one\n")
+    assert code == 0 and "1 web session(s) ended" in out and sessions.lookup(first) is None
+    second = sessions.start(ann, "password", "127.0.0.1", "tests")
+    code, out, _ = hc("user", "logout", "ann")
+    assert code == 0 and sessions.lookup(second) is None
+    assert hc("user", "logout", "nobody")[0] == 2
