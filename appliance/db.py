@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import math
 import os
 import time
 from urllib.parse import unquote, urlparse
@@ -32,25 +33,43 @@ SQLITE_PRAGMAS = {
 }
 
 
-def make_database(url: str) -> peewee.Database:
-    """A peewee database for a sqlite:/// or postgresql:// URL (not yet connected)."""
+def make_database(url: str, connect_timeout: float = 10.0) -> peewee.Database:
+    """A peewee database for a sqlite:/// or postgresql:// URL (not yet connected).
+    A PostgreSQL connection attempt gives up after `connect_timeout` seconds (a
+    listener that never answers must not hang the caller)."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = unquote(parsed.path)
         if path != ":memory:":
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            _owner_only(path)
         return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=30)
     if parsed.scheme in ("postgresql", "postgres"):
         return peewee.PostgresqlDatabase(
             unquote(parsed.path.lstrip("/")), user=unquote(parsed.username or "") or None,
             password=unquote(parsed.password or "") or None, host=parsed.hostname,
-            port=parsed.port or 5432, connect_timeout=5)
+            port=parsed.port or 5432, connect_timeout=max(1, math.ceil(connect_timeout)))
     raise BadInput(f"unsupported database URL scheme {parsed.scheme!r}")
 
 
+def _owner_only(path: str) -> None:
+    """The SQLite file (and so its -wal and -shm, which SQLite makes alike) is
+    readable by its owner only: payloads running as other users cannot read it."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
+    except OSError:
+        return   # SQLite will say what is wrong with the path
+    try:
+        with contextlib.suppress(PermissionError):
+            os.fchmod(descriptor, 0o600)
+    finally:
+        os.close(descriptor)
+
+
 def open_database(url: str, wait: float = 0.0) -> peewee.Database:
-    """Point the proxy at `url` and connect, retrying for up to `wait` seconds."""
-    db = make_database(url)
+    """Point the proxy at `url` and connect, retrying for up to `wait` seconds
+    (each attempt itself bounded by the time left)."""
+    db = make_database(url, connect_timeout=min(10.0, wait) if wait > 0 else 10.0)
     database.initialize(db)
     deadline = time.monotonic() + wait
     while True:

@@ -127,7 +127,10 @@ def create_pending(test: Test, test_site: TestSite, site: Site, count: int, now:
                        network=test.network)
         try:
             os.makedirs(folder, exist_ok=True)
-            workarea.write_json(os.path.join(folder, workarea.SPEC_FILE), spec.__dict__)
+            # The work area is readable by anyone who may read the web: the values of
+            # the template's environment (tokens, passwords) stay out of it.
+            shown = spec.__dict__ | {"environment": sorted(spec.environment)}
+            workarea.write_json(os.path.join(folder, workarea.SPEC_FILE), shown)
         except OSError as error:  # a full or read-only work area: this job fails, saying why
             unwritten.append((spec, f"cannot write the job folder: {error.strerror or error}"))
             continue

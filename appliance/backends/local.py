@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import signal
+import subprocess
 import time
 from collections.abc import Mapping
 
@@ -19,6 +21,7 @@ from appliance.backends.base import (
     BackendError,
     JobSpec,
     JobStatus,
+    SettingsError,
     check_number,
     merge_settings,
 )
@@ -37,7 +40,10 @@ rc=$?
 """
 SHELL = "/bin/sh"
 BASE_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
-DEFAULTS = {"kill_grace": 2.0}
+# HC_PAYLOAD_USER: who payloads run as. Empty: the agent's own user (development).
+# "10002" or "hcjob": that user; "200000-265535": job N runs as uid 200000 + N % 65536
+# (and that gid), so concurrent jobs cannot read each other's folders either.
+DEFAULTS = {"kill_grace": 2.0, "payload_user": os.environ.get("HC_PAYLOAD_USER", "")}
 
 
 class LocalBackend(Backend):
@@ -49,11 +55,13 @@ class LocalBackend(Backend):
     def __init__(self, settings, host=""):
         super().__init__(settings, host)
         self._children: set[int] = set()
+        self._processes: dict[int, subprocess.Popen] = {}
 
     @classmethod
     def validate_settings(cls, settings):
         merged = merge_settings(cls.name, DEFAULTS, settings)
         check_number(merged, "kill_grace", 0, 60)
+        payload_ids(merged["payload_user"], 0)   # refuse a bad value now, not at submit
         return merged
 
     def submit(self, spec: JobSpec) -> str:
@@ -61,13 +69,31 @@ class LocalBackend(Backend):
         environment.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
         environment["HOME"] = spec.work_dir
         environment.update(spec.payload_environment())
+        ids = payload_ids(self.settings["payload_user"], spec.job_id)
         try:
-            pid = os.posix_spawn(SHELL, [SHELL, "-c", WRAPPER, "hc-job", spec.work_dir,
-                                         spec.command], environment, setsid=True)
+            if ids is None:
+                pid = os.posix_spawn(SHELL, [SHELL, "-c", WRAPPER, "hc-job", spec.work_dir,
+                                             spec.command], environment, setsid=True)
+            else:
+                pid = self._spawn_as(ids, spec, environment | {"TMPDIR": spec.work_dir})
         except OSError as error:
             raise BackendError(f"cannot start the job process: {error}") from error
         self._children.add(pid)
         return str(pid)
+
+    def _spawn_as(self, ids: tuple[int, int], spec: JobSpec, environment: dict) -> int:
+        """Start the wrapper as the payload's user: its own folder is the one place
+        it may write (owned by it, group the agent's, so the agent and the web
+        read it); no supplementary groups, so nothing else of the agent's is its."""
+        uid, gid = ids
+        os.chown(spec.work_dir, uid, os.getgid())
+        os.chmod(spec.work_dir, 0o2770)   # setgid: its files keep the agent's group
+        process = subprocess.Popen([SHELL, "-c", WRAPPER, "hc-job", spec.work_dir, spec.command],
+                                   env=environment, user=uid, group=gid, extra_groups=[],
+                                   umask=0o007, start_new_session=True, close_fds=True,
+                                   stdin=subprocess.DEVNULL, cwd=spec.work_dir)
+        self._processes[process.pid] = process   # Popen reaps it; kept so it is not lost
+        return process.pid
 
     def poll(self, jobs: Mapping[str, str]) -> dict[str, JobStatus]:
         self._reap()
@@ -109,6 +135,11 @@ class LocalBackend(Backend):
     def _reap(self) -> None:
         """Collect our own ended children so they do not linger as zombies."""
         for pid in list(self._children):
+            if pid in self._processes:
+                if self._processes[pid].poll() is not None:
+                    self._children.discard(pid)
+                    del self._processes[pid]
+                continue
             try:
                 done, _ = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
@@ -140,6 +171,29 @@ def _ended_without_status(folder: str) -> JobStatus:
                          reason=f"the job could not write its folder: {error.strerror or error}")
     return JobStatus(JobState.LOST, ended_at=time.time(),
                      reason="job process ended without writing its status")
+
+
+def payload_ids(setting: str, job_id: int) -> tuple[int, int] | None:
+    """(uid, gid) the payload of job `job_id` runs as, None for the agent's own user."""
+    text = str(setting).strip()
+    if not text:
+        return None
+    first, dash, last = text.partition("-")
+    if dash and first.isdigit() and last.isdigit():
+        low, high = int(first), int(last)
+        if not 1 <= low <= high < 2**31:
+            raise SettingsError(f"payload_user: {text!r} is not a range of uids above 0")
+        uid = low + job_id % (high - low + 1)
+        return uid, uid
+    try:
+        entry = pwd.getpwuid(int(text)) if text.isdigit() else pwd.getpwnam(text)
+    except (KeyError, ValueError):
+        raise SettingsError(f"payload_user: no user {text!r} on this host (HC_PAYLOAD_USER: "
+                            "a user name, a uid, or a range of uids such as "
+                            "200000-265535)") from None
+    if entry.pw_uid == 0:
+        raise SettingsError("payload_user: payloads never run as root")
+    return entry.pw_uid, entry.pw_gid
 
 
 def _signal_group(pid: int, signum: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 
 import pytest
 
@@ -87,3 +88,19 @@ def test_downloads_are_never_rendered(area):
     assert reply.headers["Content-Type"] == "application/octet-stream"
     assert reply.headers["Content-Disposition"].startswith("attachment")
     assert reply.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_template_environment_is_not_served_to_anonymous_readers(db, settings):
+    from appliance.agents.submit import SubmitAgent
+    from tests.factories import make_running_test, make_site, make_template
+    template = make_template("with-secret", sites=[make_site("gamma", run_seconds=0)],
+                             job={"command": "true",
+                                  "environment": {"SITE_TOKEN": "tok-do-not-show-42"}})
+    test = make_running_test(template, settings.hostname, time.time() - 5)
+    SubmitAgent(settings).loop_once(time.time())
+    client = create_app(settings).test_client()
+    folder = f"/testdirs/{test.id}/gamma/"
+    job = next(line for line in client.get(folder).get_data(as_text=True).split('"')
+               if line.startswith("job-"))
+    spec = client.get(f"{folder}{job}spec.json").get_data(as_text=True)
+    assert "SITE_TOKEN" in spec and "tok-do-not-show-42" not in spec
