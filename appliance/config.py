@@ -175,6 +175,9 @@ SETTINGS = (
             "web: session cookie only over HTTPS; default on unless HC_DEV=1", _flag),
     Setting("secret_key", "", "text", "signs web sessions; required outside development",
             _text),
+    Setting("payload_user", "", "user",
+            "local backend: payloads run as this user, or job N as uid first+N of a range "
+            "first-last (needs root or CAP_SETUID); empty = the agent's own user", _text),
     Setting("dev", "1", "0/1", "development mode: allows default secrets", _flag),
     Setting("registry_auth_file", None, "path",
             "container registry credentials (a Docker config.json) for resolving tags at test "
@@ -235,6 +238,7 @@ class Config:
     web_require_login: bool
     web_secure_cookies: bool
     secret_key: str
+    payload_user: str
     dev: bool
     registry_auth_file: str | None
     web_local_login: bool

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from appliance.ci import results
@@ -15,6 +16,25 @@ from appliance.ci.sources import InfrastructureError
 from appliance.documents import SpecError
 
 TIMEOUT = 30.0  # s per request
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only within the instance's origin: urllib would carry
+    the bearer token along to wherever a redirect points."""
+
+    def redirect_request(self, request, reply, code, message, headers, new_url):
+        if _origin(new_url) != _origin(request.full_url):
+            raise urllib.error.HTTPError(new_url, code, f"redirect to another origin refused: "
+                                         f"{new_url}", headers, reply)
+        return super().redirect_request(request, reply, code, message, headers, new_url)
+
+
+def _origin(url: str) -> tuple:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port
+
+
+_OPENER = urllib.request.build_opener(_SameOriginRedirects)
 
 
 class RemoteSource:
@@ -48,7 +68,7 @@ class RemoteSource:
             headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json",
                      **({"Content-Type": "application/json"} if data else {})})
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as reply:
+            with _OPENER.open(request, timeout=TIMEOUT) as reply:
                 return json.loads(reply.read() or b"{}")
         except urllib.error.HTTPError as error:
             message = _error_message(error)

@@ -73,9 +73,10 @@ def html_report(result: RunResult, verdicts: list[Verdict], exit_code: int) -> s
                   f"{escape(text)}</td>"
                   "</tr>" for at, severity, text in result.log)
     outcome = "passed" if exit_code == 0 else "FAILED"
+    test_id = escape(str(result.test_id))  # from an instance's reply: not trusted
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>hc run: test {result.test_id} {outcome}</title><style>{_CSS}</style></head><body>
-<h1>Test {result.test_id} ({escape(result.template)}): <span class="{'pass' if exit_code == 0
+<title>hc run: test {test_id} {outcome}</title><style>{_CSS}</style></head><body>
+<h1>Test {test_id} ({escape(result.template)}): <span class="{'pass' if exit_code == 0
 else 'fail'}">{outcome}</span></h1>
 <p>State {escape(result.state)} ({escape(result.state_reason)}); {_when(result.start_at)} to
 {_when(result.end_at)}; exit code {exit_code}.</p>
