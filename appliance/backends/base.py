@@ -142,15 +142,19 @@ class Backend:
         """Release connections; the agent calls this when it stops."""
 
 
-def check_number(settings: dict, name: str, lowest: float, highest: float | None = None):
+MAX_SETTING = 1e9   # no backend number is larger; a bound even where none is given
+
+
+def check_number(settings: dict, name: str, lowest: float, highest: float = MAX_SETTING,
+                 whole: bool = False):
+    """settings[name] is a finite number in [lowest, highest] (a whole one if `whole`)."""
     value = settings[name]
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise SettingsError(f"{name} must be a number, not {value!r}")
-    if not math.isfinite(value):
-        raise SettingsError(f"{name} must be a finite number, not {value!r}")
-    if value < lowest or (highest is not None and value > highest):
-        bounds = f"between {lowest} and {highest}" if highest is not None else f"≥ {lowest}"
-        raise SettingsError(f"{name} must be {bounds}, not {value!r}")
+    if not isinstance(value, (int, float)) or isinstance(value, bool) \
+            or (whole and not isinstance(value, int)):
+        kind = "a whole number" if whole else "a number"
+        raise SettingsError(f"{name} must be {kind}, not {value!r}"[:300])
+    if not math.isfinite(value) or not lowest <= value <= highest:
+        raise SettingsError(f"{name} must be between {lowest} and {highest}, not {value!r}"[:300])
 
 
 def merge_settings(backend: str, defaults: dict, settings: Mapping) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import Mapping
 
 from appliance import limits, payload, registry
@@ -59,17 +60,15 @@ class DockerBackend(Backend):
     def validate_settings(cls, settings):
         merged = merge_settings(cls.name, DEFAULTS, settings)
         check_number(merged, "cpus", 0.01, 256)
-        check_number(merged, "memory_mb", 16)
-        check_number(merged, "poll_interval", 0.1)
+        check_number(merged, "memory_mb", 16, 1_048_576)
+        check_number(merged, "poll_interval", 0.1, 3600)
         if not isinstance(merged["network"], bool):
             raise SettingsError("network must be true or false")
         merged["pull"] = pull_policy(merged["pull"])
         if merged["registry_auth_file"] is not None and not isinstance(
                 merged["registry_auth_file"], str):
             raise SettingsError("registry_auth_file must be the path of a config.json")
-        user = str(merged["user"])
-        if user.split(":")[0] in ("0", "root"):
-            raise SettingsError("user must not be root")
+        merged["user"] = container_user(merged["user"])
         return merged
 
     @property
@@ -316,3 +315,15 @@ def _time(text: str | None) -> float | None:
     main, _, fraction = text.rstrip("Z").partition(".")
     moment = dt.datetime.fromisoformat(main).replace(tzinfo=dt.UTC)
     return moment.timestamp() + (float("0." + fraction[:9]) if fraction else 0.0)
+
+
+def container_user(value) -> str:
+    """The payload's "UID:GID", numbers only, neither of them 0: a name could be
+    root inside the image, and an empty user would run as the image's default."""
+    uid, colon, gid = str(value).strip().partition(":")
+    if not re.fullmatch(r"[0-9]{1,10}", uid) or (colon and not re.fullmatch(r"[0-9]{1,10}", gid)):
+        raise SettingsError(f"user must be a numeric UID or UID:GID (e.g. 10001:10001), "
+                            f"not {value!r}"[:300])
+    if int(uid) == 0 or (colon and int(gid) == 0) or max(int(uid), int(gid or 1)) >= 2**31:
+        raise SettingsError("user: payloads never run as root (uid or gid 0), nor above 2^31")
+    return f"{int(uid)}:{int(gid)}" if colon else f"{int(uid)}:{int(uid)}"

@@ -24,6 +24,7 @@ from appliance.backends.base import (
     check_number,
     merge_settings,
 )
+from appliance.limits import MAX_SECONDS
 from appliance.states import JobState
 
 DEFAULTS = {
@@ -55,12 +56,17 @@ class FakeBackend(Backend):
     @classmethod
     def validate_settings(cls, settings):
         merged = merge_settings(cls.name, DEFAULTS, settings)
-        for name in ("queue_seconds", "run_seconds", "poll_interval"):
-            check_number(merged, name, 0)
+        for name in ("queue_seconds", "run_seconds"):
+            check_number(merged, name, 0, MAX_SECONDS)
+        check_number(merged, "poll_interval", 0, 3600)
         for name in ("failure_rate", "fail_submit", "fail_poll", "fail_kill"):
             check_number(merged, name, 0, 1)
         if merged["run_seconds_max"] is not None:
-            check_number(merged, "run_seconds_max", merged["run_seconds"])
+            check_number(merged, "run_seconds_max", merged["run_seconds"], MAX_SECONDS)
+        check_number(merged, "exit_code", 1, 255, whole=True)
+        reason = merged["failure_reason"]
+        if not isinstance(reason, str) or not 0 < len(reason) <= 500:
+            raise SettingsError("failure_reason must be a text of 1 to 500 characters")
         try:  # the same rule as a payload's metrics file: finite numbers only
             merged["metrics"] = payload.clean_metrics(merged["metrics"])
         except payload.PayloadError as error:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
 import signal
 import subprocess
 import time
@@ -179,14 +180,15 @@ def payload_ids(setting: str, job_id: int) -> tuple[int, int] | None:
     if not text:
         return None
     first, dash, last = text.partition("-")
-    if dash and first.isdigit() and last.isdigit():
+    if dash and re.fullmatch(r"[0-9]{1,10}", first) and re.fullmatch(r"[0-9]{1,10}", last):
         low, high = int(first), int(last)
         if not 1 <= low <= high < 2**31:
             raise SettingsError(f"payload_user: {text!r} is not a range of uids above 0")
         uid = low + job_id % (high - low + 1)
         return uid, uid
     try:
-        entry = pwd.getpwuid(int(text)) if text.isdigit() else pwd.getpwnam(text)
+        entry = pwd.getpwuid(int(text)) if re.fullmatch(r"[0-9]{1,10}", text) \
+            else pwd.getpwnam(text)
     except (KeyError, ValueError):
         raise SettingsError(f"payload_user: no user {text!r} on this host (HC_PAYLOAD_USER: "
                             "a user name, a uid, or a range of uids such as "

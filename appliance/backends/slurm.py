@@ -93,7 +93,7 @@ class SlurmBackend(Backend):
         options = merged["extra_options"]
         if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
             raise SettingsError("extra_options must be a list of sbatch options")
-        check_number(merged, "poll_interval", 0.1)
+        check_number(merged, "poll_interval", 0.1, 3600)
         runtimes.validate(merged)
         return merged
 

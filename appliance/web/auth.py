@@ -35,8 +35,10 @@ from appliance.web import oidc, signin
 blueprint = Blueprint("auth", __name__)
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Reachable without a login even when HC_WEB_REQUIRE_LOGIN=1.
+# /metrics is not among them: with HC_WEB_REQUIRE_LOGIN=1 a scraper sends a token.
 OPEN_ENDPOINTS = {"auth.login", "oidc.start", "oidc.callback", "static", "probes.healthz",
-                  "probes.readyz", "probes.metrics", "api.openapi"}
+                  "probes.readyz", "api.openapi"}
+TOKEN_PATHS = ("/api/", "/metrics")  # authenticated by Authorization: Bearer TOKEN
 
 
 def current_user() -> User | None:
@@ -44,7 +46,7 @@ def current_user() -> User | None:
 
 
 def is_api_request() -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(TOKEN_PATHS)
 
 
 @blueprint.before_app_request

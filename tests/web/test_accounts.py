@@ -133,11 +133,14 @@ def test_require_login_setting(db, settings, app):
     client = closed.test_client()
     assert client.get("/tests/").status_code == 302
     assert client.get("/api/v1/tests").status_code == 401
-    for url in ("/healthz", "/readyz", "/metrics", "/login", "/api/v1/openapi.json"):
+    for url in ("/healthz", "/readyz", "/login", "/api/v1/openapi.json"):
         assert client.get(url).status_code == 200, url
+    assert client.get("/metrics").status_code == 401, "metrics need a token (finding 7)"
     visitor = Browser(client)
     assert visitor.login("bob").status_code == 302
     assert client.get("/tests/").status_code == 200
     text = accounts.make_token(User.get(User.name == "bob"), "ci")[1]
     assert client.get("/api/v1/tests", headers={"Authorization": f"Bearer {text}"}) \
         .status_code == 200
+    metrics = client.get("/metrics", headers={"Authorization": f"Bearer {text}"})
+    assert metrics.status_code == 200 and "hc_" in metrics.get_data(as_text=True)
