@@ -23,7 +23,7 @@ from appliance.db import database, open_database
 from appliance.errors import BadInput
 from appliance.knobs import KNOBS
 from appliance.limits import MAX_KNOB
-from appliance.web import headers
+from appliance.web import bodies, headers
 from appliance.web.plotcache import PlotCache
 
 NAVIGATION = [("pages.test_list", "Tests"), ("sites.robot_page", "Robot"),
@@ -78,6 +78,7 @@ def create_app(settings: config_module.Config | None = None) -> Flask:
     app.register_error_handler(BadInput, _bad_input)
     app.extensions["hc_plots"] = PlotCache()
     headers.install(app)
+    bodies.install(app)
     return app
 
 
