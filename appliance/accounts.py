@@ -9,9 +9,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import math
 import secrets
 import time
 
+import peewee as pw
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from appliance import sessions
@@ -28,7 +30,9 @@ WELL_KNOWN_PASSWORDS = frozenset({"admin", "password", "changeme", "hammercloud"
 # only when HC_DEV=1, the one exception to the rule below.
 DEVELOPMENT_PASSWORD = "admin"
 LOGIN_WINDOW = 300.0       # s: failed attempts counted over this long
-LOGIN_MAX_FAILURES = 5     # failures per account, or per address, within the window
+LOGIN_MAX_FAILURES = 5     # free failures per (address, account) within the window
+LOGIN_MAX_PER_ADDRESS = 20  # free failures per address, whatever the accounts
+LOGIN_FIRST_DELAY = 15.0   # s to wait after the first failure beyond those; doubles each time
 
 
 class LoginRefused(Exception):
@@ -94,14 +98,21 @@ def authenticate(name: str, password: str, address: str, now: float | None = Non
 
 
 def _refuse_if_throttled(name: str, address: str, now: float) -> None:
-    since = now - LOGIN_WINDOW
-    failures = (LoginAttempt.select()
-                .where(LoginAttempt.at > since, ~LoginAttempt.succeeded,
-                       (LoginAttempt.name == name[:64]) | (LoginAttempt.address == address[:64])))
-    by_name = failures.where(LoginAttempt.name == name[:64]).count()
-    by_address = failures.where(LoginAttempt.address == address[:64]).count()
-    if max(by_name, by_address) >= LOGIN_MAX_FAILURES:
-        raise LoginRefused(f"too many failed logins; try again in {LOGIN_WINDOW / 60:.0f} minutes")
+    """Failures count per (address, account) pair, and per address over all
+    accounts: someone elsewhere guessing a name never locks its owner out.
+    Past the free attempts each further one waits twice as long as the last
+    (LOGIN_FIRST_DELAY, doubling, at most LOGIN_WINDOW) after the latest failure."""
+    recent = (LoginAttempt.select(pw.fn.COUNT(LoginAttempt.id), pw.fn.MAX(LoginAttempt.at))
+              .where(LoginAttempt.at > now - LOGIN_WINDOW, ~LoginAttempt.succeeded,
+                     LoginAttempt.address == address[:64]))
+    for query, allowed in ((recent.where(LoginAttempt.name == name[:64]), LOGIN_MAX_FAILURES),
+                           (recent, LOGIN_MAX_PER_ADDRESS)):
+        failures, latest = query.tuples().first() or (0, None)
+        if failures >= allowed:
+            wait = min(LOGIN_WINDOW, LOGIN_FIRST_DELAY * 2 ** min(failures - allowed, 20))
+            if now - latest < wait:
+                raise LoginRefused(f"too many failed logins; try again in "
+                                   f"{math.ceil(wait - (now - latest))} s")
 
 
 def make_token(user: User, name: str) -> tuple[ApiToken, str]:

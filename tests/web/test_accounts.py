@@ -61,13 +61,42 @@ def test_rate_limit_window_passes(db, settings, app):
     now = time.time()
     for _ in range(accounts.LOGIN_MAX_FAILURES):
         assert accounts.authenticate("alice", "guess", "10.0.0.1", now=now) is None
-    assert accounts.authenticate("alice", PASSWORD, "10.0.0.2", now=now + accounts.LOGIN_WINDOW
+    assert accounts.authenticate("alice", PASSWORD, "10.0.0.1", now=now + accounts.LOGIN_WINDOW
                                  + 1).name == "alice"
+
+
+def test_guessing_from_elsewhere_does_not_lock_the_owner_out(db, app):
+    """Finding 7: five wrong passwords from one address no longer lock the admin out."""
+    now = time.time()
+    for _ in range(accounts.LOGIN_MAX_FAILURES * 3):
+        try:
+            accounts.authenticate("root", "guess", "10.6.6.6", now=now)
+        except accounts.LoginRefused:
+            pass
+    assert accounts.authenticate("root", PASSWORD, "10.0.0.7", now=now + 1).name == "root"
+
+
+def test_delays_grow_with_each_failure_past_the_limit(db, app):
+    now = time.time()
+    for _ in range(accounts.LOGIN_MAX_FAILURES):
+        accounts.authenticate("alice", "guess", "10.0.0.3", now=now)
+    waits = []
+    for _ in range(4):
+        moment = now + 1
+        while True:   # the first moment a try is allowed again
+            try:
+                accounts.authenticate("alice", "guess", "10.0.0.3", now=moment)
+                break
+            except accounts.LoginRefused:
+                moment += 1
+        waits.append(moment - now)
+        now = moment
+    assert waits == sorted(waits) and waits[-1] >= 4 * waits[0] > 0
 
 
 def test_rate_limit_per_address(db, app):
     now = time.time()
-    for number in range(accounts.LOGIN_MAX_FAILURES):
+    for number in range(accounts.LOGIN_MAX_PER_ADDRESS):
         accounts.authenticate(f"user{number}", "guess", "10.0.0.9", now=now)
     try:
         accounts.authenticate("alice", PASSWORD, "10.0.0.9", now=now)
