@@ -23,6 +23,7 @@ from appliance.cli import (
     processes,
     run,
 )
+from appliance.cli.terminal import Printable
 from appliance.db import DatabaseUnavailable
 from appliance.errors import BadInput
 from appliance.lifecycle import TransitionRefused
@@ -53,6 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; everything it prints is stripped of control characters."""
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = Printable(sys.stdout), Printable(sys.stderr)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -8,6 +8,7 @@ import sys
 from appliance import accounts, sessions
 from appliance.cli.output import table, when
 from appliance.cli.processes import connect
+from appliance.cli.terminal import record_id
 from appliance.documents import (
     SITE_STATUSES,
     SpecError,
@@ -83,7 +84,7 @@ def add_commands(commands):
     listing.add_argument("--user")
     listing.set_defaults(run=token_list)
     revoke = token.add_parser("revoke", help="revoke a token by its id")
-    revoke.add_argument("id", type=int)
+    revoke.add_argument("id", type=record_id)
     revoke.set_defaults(run=token_revoke)
     return site
 

@@ -9,6 +9,7 @@ import time
 from appliance import creation, lifecycle
 from appliance.cli.output import percent, table, when
 from appliance.cli.processes import connect
+from appliance.cli.terminal import record_id, row_limit
 from appliance.errors import BadInput
 from appliance.knobs import KNOBS, LOAD_KNOBS
 from appliance.models import Site, Template, Test, TestLog, TestSite
@@ -34,26 +35,26 @@ def add_commands(commands) -> None:
     for action, function in (("send-for-approval", lifecycle.send_for_approval),
                              ("approve", lifecycle.approve), ("cancel", lifecycle.cancel)):
         sub = test.add_parser(action, help=f"{action.replace('-', ' ')} a test")
-        sub.add_argument("id", type=int)
+        sub.add_argument("id", type=record_id)
         sub.set_defaults(run=lambda args, settings, f=function, a=action: _intent(args, settings,
                                                                                    f, a))
     clone = test.add_parser("clone", help="a new draft with another test's settings")
-    clone.add_argument("id", type=int)
+    clone.add_argument("id", type=record_id)
     clone.add_argument("--start", default="now")
     clone.set_defaults(run=test_clone)
     show = test.add_parser("show", help="a test with its per-site summary")
-    show.add_argument("id", type=int)
+    show.add_argument("id", type=record_id)
     show.add_argument("--log", action="store_true", help="also print the test log")
     show.set_defaults(run=test_show)
     listing = test.add_parser("list", help="list tests")
     listing.add_argument("--state", choices=[s.value for s in TestState])
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=row_limit, default=50)
     listing.set_defaults(run=test_list)
     export = test.add_parser("export", help="a test, its jobs and its log as JSON")
-    export.add_argument("id", type=int)
+    export.add_argument("id", type=record_id)
     export.set_defaults(run=test_export)
     load = test.add_parser("set-load", help="change a site's load knobs in a test")
-    load.add_argument("id", type=int)
+    load.add_argument("id", type=record_id)
     load.add_argument("site")
     _add_load_options(load)
     load.set_defaults(run=test_set_load)

@@ -6,6 +6,7 @@ import time
 from appliance.cli.hc_test import actor, parse_when
 from appliance.cli.output import table, when
 from appliance.cli.processes import connect
+from appliance.cli.terminal import record_id, row_limit
 from appliance.config import parse_duration
 from appliance.errors import BadInput
 from appliance.health import events, replay, store, views, webhooks
@@ -22,7 +23,7 @@ def add_commands(commands, site) -> None:
     listing.add_argument("--all", action="store_true")
     listing.set_defaults(run=incident_list)
     release = incident.add_parser("release", help="let an incident's held exclusions go ahead")
-    release.add_argument("id", type=int)
+    release.add_argument("id", type=record_id)
     release.set_defaults(run=incident_release)
 
     hook = commands.add_parser("webhook", help="URLs told of every site status change") \
@@ -32,10 +33,10 @@ def add_commands(commands, site) -> None:
     add.set_defaults(run=webhook_add)
     hook.add_parser("list", help="webhooks and their deliveries").set_defaults(run=webhook_list)
     remove = hook.add_parser("remove", help="remove a webhook")
-    remove.add_argument("id", type=int)
+    remove.add_argument("id", type=record_id)
     remove.set_defaults(run=webhook_remove)
     shown = hook.add_parser("deliveries", help="the latest deliveries")
-    shown.add_argument("--limit", type=int, default=20)
+    shown.add_argument("--limit", type=row_limit, default=20)
     shown.set_defaults(run=webhook_deliveries)
 
 
@@ -43,7 +44,7 @@ def _policy_commands(commands) -> None:
     group = commands.add_parser("policy", help="the site-health policy").add_subparsers(
         dest="policy_command", required=True, metavar="ACTION")
     show = group.add_parser("show", help="the policy in force (or another version)")
-    show.add_argument("--version", type=int)
+    show.add_argument("--version", type=record_id)
     show.set_defaults(run=policy_show)
     group.add_parser("list", help="every policy version").set_defaults(run=policy_list)
     for action, function, text in (("load", policy_load, "validate and put a policy in force"),
@@ -86,7 +87,7 @@ def _site_commands(site) -> None:
                                                  actor()))
     listing = site.add_parser("events", help="a site's status changes and why")
     listing.add_argument("name")
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--limit", type=row_limit, default=20)
     listing.set_defaults(run=site_events)
 
 

@@ -170,3 +170,28 @@ def test_password_change_and_logout_end_web_sessions(hc):
     code, out, _ = hc("user", "logout", "ann")
     assert code == 0 and sessions.lookup(second) is None
     assert hc("user", "logout", "nobody")[0] == 2
+
+
+@pytest.mark.parametrize("argv", [("test", "show", str(2**64)), ("test", "cancel", "9" * 30),
+                                  ("test", "show", "-1"), ("token", "revoke", str(2**63)),
+                                  ("test", "list", "--limit", "9" * 30)])
+def test_ids_beyond_64_bits_are_usage_errors(hc, argv):
+    assert hc("site", "list")[0] == 0
+    with pytest.raises(SystemExit) as stop:
+        hc(*argv)
+    assert stop.value.code == 2
+
+
+def test_terminal_escapes_are_never_printed(hc):
+    hostile = "evil\x1b]0;pwned\x07\x1b[2J\x9b31m"
+    assert hc("site", "add", "a", "--backend", "local")[0] == 0
+    template = {"name": "t", "sites": ["a"], "job": {"command": "true"}, "duration": "1h",
+                "description": hostile}
+    code, _, err = hc("template", "add", "-", stdin=json.dumps(template))
+    assert code == 0, err
+    Site.update(cloud=hostile).execute()   # as if an older version had let them in
+    from appliance.models import JobTemplate
+    JobTemplate.update(image=hostile, command=hostile).execute()
+    for argv in (("site", "list"), ("template", "list"), ("template", "show", "t")):
+        code, out, err = hc(*argv)
+        assert code == 0 and "\x1b" not in out + err and "\x9b" not in out + err, argv
