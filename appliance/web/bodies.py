@@ -15,7 +15,7 @@ from werkzeug.exceptions import BadRequest
 
 MAX_BODY_BYTES = 1024 * 1024      # a template document is a few kB
 MAX_JSON_DEPTH = 32               # a template is 3 deep
-MAX_INT_DIGITS = 20               # 2**63 has 19
+MAX_INT_DIGITS = 100              # beyond any bound; a float still holds it (views say which field)
 
 
 class BoundedJSON(DefaultJSONProvider):

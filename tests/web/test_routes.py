@@ -39,6 +39,9 @@ ROUTES = {
     "/account/tokens": ("POST", "/account/tokens", LOGIN, 400, 400),  # no name given
     "/account/tokens/<int:token_id>/revoke": ("POST", "/account/tokens/{token}/revoke",
                                               LOGIN, 404, 302),  # bob's token
+    "/account/password": ("POST", "/account/password", LOGIN, 400, 400),  # wrong password
+    "/account/sessions/<int:session_id>/revoke": ("POST", "/account/sessions/99999/revoke",
+                                                  LOGIN, 404, 404),
     "/create": ("GET", "/create", LOGIN, OK, OK),
     "/create/<name>": ("GET", "/create/stress-ping", LOGIN, OK, OK),
     "/approvals": ("GET", "/approvals", LOGIN, OK, OK),
