@@ -14,7 +14,7 @@ BAD = [("fake", {"run_seconds": float("nan")}), ("fake", {"run_seconds": float("
        ("fake", {"queue_seconds": 1e300}), ("fake", {"poll_interval": float("nan")}),
        ("fake", {"exit_code": "x"}), ("fake", {"exit_code": 1.5}), ("fake", {"exit_code": 0}),
        ("fake", {"failure_reason": 7}), ("fake", {"failure_reason": "x" * 10_000}),
-       ("fake", {"metrics": {"a": "b"}}), ("fake", {"metrics": {"a": float("nan")}}),
+       ("fake", {"metrics": [1]}), ("fake", {"metrics": {"a": float("nan")}}),
        ("fake", {"metrics": {f"m{n}": 1 for n in range(1000)}}),
        ("local", {"kill_grace": float("nan")}),
        ("docker", {"memory_mb": 1e18}), ("docker", {"cpus": float("nan")}),
