@@ -19,7 +19,15 @@ from appliance.config import parse_duration
 from appliance.db import database
 from appliance.errors import BadInput
 from appliance.knobs import KNOBS, KnobError, check_knob
-from appliance.limits import MAX_KNOB, MAX_SECONDS
+from appliance.limits import (
+    MAX_COMMAND,
+    MAX_DESCRIPTION,
+    MAX_DOCUMENT_BYTES,
+    MAX_ENVIRONMENT,
+    MAX_KNOB,
+    MAX_MESSAGE,
+    MAX_SECONDS,
+)
 from appliance.models import JobTemplate, Site, Template, TemplateSite
 from appliance.registry import BadReference, parse_reference
 from appliance.states import Category, SiteStatus
@@ -66,6 +74,18 @@ def text(path: str, value: Any) -> str:
     if not isinstance(value, str):
         raise SpecError(f"{path}: must be text")
     return value
+
+
+def bounded_text(most: int, encoded: bool = False) -> Callable[[str, Any], str]:
+    """Text of at most `most` characters (bytes when `encoded`: what the kernel counts)."""
+    def check(path: str, value: Any) -> str:
+        value = text(path, value)
+        size = len(value.encode()) if encoded else len(value)
+        if size > most:
+            raise SpecError(f"{path}: at most {most} {'bytes' if encoded else 'characters'} "
+                            f"(this has {size})")
+        return value
+    return check
 
 
 def optional_text(path: str, value: Any) -> str | None:
@@ -116,7 +136,10 @@ def environment(path: str, value: Any) -> dict:
             raise SpecError(f"{path}: {key!r} is not a valid variable name")
         if not isinstance(item, (str, int, float)) or isinstance(item, bool):
             raise SpecError(f"{path}.{key}: must be text or a number")
-    return {k: str(v) for k, v in value.items()}
+    values = {k: str(v) for k, v in value.items()}
+    if sum(len(k.encode()) + len(v.encode()) + 2 for k, v in values.items()) > MAX_ENVIRONMENT:
+        raise SpecError(f"{path}: at most {MAX_ENVIRONMENT} bytes of names and values")
+    return values
 
 
 def category(path: str, value: Any) -> str:
@@ -140,7 +163,7 @@ def site_names(path: str, value: Any) -> list[str]:
 
 
 JOB_FIELDS = {
-    "command": Field(text, required=True),
+    "command": Field(bounded_text(MAX_COMMAND, encoded=True), required=True),
     "image": Field(image_reference),
     "environment": Field(environment, default={}),
     "timeout": Field(seconds, default=3600),
@@ -165,7 +188,7 @@ TEMPLATE_FIELDS = {
     "name": Field(name, required=True),
     "category": Field(category, default=Category.STRESS.value),
     "golden": Field(flag, default=False),
-    "description": Field(text, default=""),
+    "description": Field(bounded_text(MAX_DESCRIPTION), default=""),
     "active": Field(flag, default=True),
     "duration": Field(seconds, default=3600),
     "sites": Field(site_names, required=True),
@@ -176,11 +199,18 @@ TEMPLATE_FIELDS = {
 
 
 def parse_document(source: str, label: str = "template") -> dict:
-    """YAML or JSON text -> a mapping (JSON is YAML too)."""
+    """YAML or JSON text -> a mapping (JSON is YAML too). Bounded: at most
+    MAX_DOCUMENT_BYTES, and no aliases (*name), so a few lines cannot expand
+    into gigabytes (the "billion laughs"); a template never needs them."""
+    if len(source) > MAX_DOCUMENT_BYTES:
+        raise SpecError(f"{label}: at most {MAX_DOCUMENT_BYTES // 1024} KiB")
     try:
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(source)):
+            raise SpecError(f"{label}: YAML aliases (*name) are not allowed in a document")
         document = yaml.safe_load(source)
-    except yaml.YAMLError as error:
-        raise SpecError(f"{label}: not valid YAML or JSON: {error}".replace("\n", " ")) from None
+    except (yaml.YAMLError, RecursionError) as error:
+        raise SpecError(f"{label}: not valid YAML or JSON: "
+                        f"{str(error)[:MAX_MESSAGE]}".replace("\n", " ")) from None
     if not isinstance(document, dict):
         raise SpecError(f"{label}: must be a mapping of keys to values")
     return document
