@@ -85,6 +85,17 @@ def open_database(url: str, wait: float = 0.0) -> peewee.Database:
             time.sleep(0.5)
 
 
+def writing():
+    """A transaction that takes the write lock when it begins (SQLite: BEGIN
+    IMMEDIATE, waiting up to busy_timeout). A read-then-write transaction that
+    starts deferred fails with "database is locked" when another process
+    commits between its read and its write; this one waits its turn instead."""
+    db = database.obj
+    if isinstance(db, peewee.SqliteDatabase):
+        return db.atomic(lock_type="IMMEDIATE")
+    return db.atomic()
+
+
 class DatabaseUnavailable(RuntimeError):
     pass
 

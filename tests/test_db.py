@@ -68,3 +68,22 @@ def test_parallel_start_migrates_once_postgres(postgres_database):
     finally:
         db.close()
         database.initialize(None)
+
+
+def test_user_add_waits_for_a_concurrent_writer(db, settings):
+    """Finding 7: `hc user add` while an agent writes gave "database is locked"
+    (a deferred transaction's read went stale); it now waits its turn."""
+    import sqlite3
+    import threading
+    import time
+
+    from appliance import accounts
+    path = settings.database_url.removeprefix("sqlite:///")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO login_attempt (name, address, at, succeeded) "
+                  "VALUES ('agent', 'x', 0, 0)")
+    threading.Timer(0.5, lambda: other.execute("COMMIT")).start()
+    time.sleep(0.05)
+    assert accounts.add_user("ann", "long enough password").name == "ann"
+    other.close()
