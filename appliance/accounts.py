@@ -17,7 +17,7 @@ import peewee as pw
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from appliance import sessions
-from appliance.db import database, writing
+from appliance.db import writing
 from appliance.documents import SpecError
 from appliance.models import ApiToken, LoginAttempt, User
 from appliance.states import Role
