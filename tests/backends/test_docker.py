@@ -77,7 +77,7 @@ def test_failure_and_memory_limit(tmp_path, image):
 
 
 @pytest.mark.parametrize("settings,message", [
-    ({"user": "0:0"}, "user must not be root"),
+    ({"user": "0:0"}, "user: payloads never run as root"),
     ({"network": "yes"}, "network must be true or false"),
     ({"cpus": 0}, "cpus must be between"),
     ({"pull": "sometimes"}, "pull must be one of always, if-not-present, never"),
