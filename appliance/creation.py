@@ -87,6 +87,17 @@ def _image(image, template: Template | None, errors: dict) -> str | None:
         return None
 
 
+def clone_refusal(source, admin: bool) -> str | None:
+    """Why `source` (a Test) may not be cloned by this requester, or None: a
+    clone is a creation, so the same rule as for creating from its template."""
+    errors: dict[str, str] = {}
+    template = _template(source.template.name, admin, errors)
+    if template is not None and not admin and source.category != Category.STRESS.value:
+        errors["template"] = "only stress tests can be cloned; functional tests are made by " \
+                             "the server"
+    return errors.get("template")
+
+
 def _template(name, admin: bool, errors: dict) -> Template | None:
     if not isinstance(name, str) or not name:
         errors["template"] = "required: the name of a template"

@@ -53,6 +53,9 @@ def allowed_actions(user: User | None, test: Test) -> list[str]:
 def act(user: User, test: Test, action: str, now: float | None = None) -> Test:
     """Do `action` to `test` as `user`: Forbidden, TransitionRefused or the new test."""
     if action == "clone":
+        refusal = creation.clone_refusal(test, accounts.is_admin(user))
+        if refusal:
+            raise Forbidden(refusal)
         return lifecycle.clone_test(test, user.name, start_at=now)
     if action == "approve" and not accounts.is_admin(user):
         raise Forbidden("only an admin can approve a test")

@@ -164,3 +164,27 @@ def test_hostile_names_are_escaped_on_the_action_pages(as_user):
     page = alice.get(reply.headers["Location"]).get_data(as_text=True)
     assert HOSTILE not in page and "warning: site gamma is excluded" in page
     assert test.description == HOSTILE
+
+
+def test_cloning_follows_the_creation_rules(app, as_user, token_for):
+    """Finding 6: a plain user cannot clone a functional test (nor one of an
+    inactive template) into a test of their own; an admin can."""
+    from appliance import lifecycle
+    from appliance.models import Template
+    nightly = Template.get(Template.name == "nightly")
+    functional = lifecycle.create_test(nightly, 2e9, 2e9 + 60, owner="server",
+                                       state=TestState.RUNNING)
+    alice = as_user("alice")
+    assert alice.post(f"/tests/{functional.id}/clone").status_code == 403
+    api = app.test_client()
+    reply = api.post(f"/api/v1/tests/{functional.id}/clone",
+                     headers={"Authorization": f"Bearer {token_for('bob')}"})
+    assert reply.status_code == 403 and "functional" in reply.get_json()["error"]
+    assert Test.select().where(Test.cloned_from == functional.id).count() == 0
+    stress = lifecycle.create_test(Template.get(Template.name == "stress-ping"), 2e9, 2e9 + 60,
+                                   owner="bob", state=TestState.COMPLETED)
+    Template.update(active=False).where(Template.name == "stress-ping").execute()
+    assert alice.post(f"/tests/{stress.id}/clone").status_code == 403
+    root = api.post(f"/api/v1/tests/{functional.id}/clone",
+                    headers={"Authorization": f"Bearer {token_for('root')}"})
+    assert root.status_code == 201
