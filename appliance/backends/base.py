@@ -153,7 +153,9 @@ def check_number(settings: dict, name: str, lowest: float, highest: float = MAX_
             or (whole and not isinstance(value, int)):
         kind = "a whole number" if whole else "a number"
         raise SettingsError(f"{name} must be {kind}, not {value!r}"[:300])
-    if not math.isfinite(value) or not lowest <= value <= highest:
+    if not math.isfinite(value):
+        raise SettingsError(f"{name} must be a finite number, not {value!r}")
+    if not lowest <= value <= highest:
         raise SettingsError(f"{name} must be between {lowest} and {highest}, not {value!r}"[:300])
 
 
