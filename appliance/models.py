@@ -431,6 +431,24 @@ class CredentialEvent(BaseModel):
         indexes = ((("credential", "at"), False),)
 
 
+class WebSession(BaseModel):
+    """A signed-in browser: the cookie carries a random id, only its SHA-256 is
+    stored; a session ends on logout, on a password change, on a revoke, or when
+    idle or old (see appliance/sessions.py)."""
+    user = pw.ForeignKeyField(User, backref="web_sessions", on_delete="CASCADE")
+    token_hash = pw.CharField(max_length=64, unique=True)
+    method = pw.CharField(max_length=16)       # how the user signed in: password, oidc, ...
+    address = pw.CharField(max_length=64)
+    agent = pw.CharField(max_length=200)       # the browser's User-Agent, for the list
+    started_at = pw.DoubleField(default=time.time)
+    last_seen_at = pw.DoubleField(default=time.time)
+    ended_at = pw.DoubleField(null=True)
+
+    class Meta:
+        table_name = "web_session"
+        indexes = ((("user", "ended_at"), False),)
+
+
 ALL_MODELS = [User, Site, JobTemplate, Template, TemplateSite, Test, TestSite, Job, TestLog,
               Agent, PolicyVersion, SiteEvent, HealthEvaluation, Incident, Webhook,
               WebhookDelivery, ApiToken, LoginAttempt, SsoIdentity, DailyRollup,
