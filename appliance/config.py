@@ -340,10 +340,9 @@ def _check_oidc(values: dict) -> None:
 
 
 # Variables the appliance reads that are not settings of the agents (tests, images, payloads).
-_OTHER_KNOWN = {"HC_METRICS_FILE", "HC_JOB_DIR", "HC_REQUIRE_DOCKER", "HC_REQUIRE_SLURM",
-                "HC_REQUIRE_ARC", "HC_REQUIRE_POSTGRES", "HC_REQUIRE_BROWSER", "HC_REQUIRE_MOUNT",
-                "HC_REQUIRE_OIDC",
-                "HC_REQUIRE_REGISTRY", "HC_REQUIRE_PODMAN", "HC_ADMIN_USER", "HC_ADMIN_PASSWORD",
+# HC_REQUIRE_<resource> flags of the tests (one per resource CI provides) are all known.
+_TEST_FLAG_PREFIX = "HC_REQUIRE_"
+_OTHER_KNOWN = {"HC_METRICS_FILE", "HC_JOB_DIR", "HC_ADMIN_USER", "HC_ADMIN_PASSWORD",
                 "HC_DEMO", "HC_URL", "HC_TOKEN", "HC_TEST_ID", "HC_SITE", "HC_JOB_ID",
                 # compose and image builds (compose.prod.yaml, .env.example)
                 "HC_BASE_IMAGE", "HC_PIP_INDEX_URL", "HC_PIP_EXTRA_INDEX_URL", "HC_IMAGE_TAG",
@@ -355,7 +354,8 @@ def _refuse_unknown(environ: Mapping[str, str]) -> None:
     """A misspelt variable silently does nothing; say so instead."""
     known = {s.env_name for s in SETTINGS} | _OTHER_KNOWN
     for name in environ:
-        if name.startswith("HC_") and name not in known:
+        if name.startswith("HC_") and name not in known \
+                and not name.startswith(_TEST_FLAG_PREFIX):
             close = [k for k in sorted(known) if _similar(name, k)]
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise ConfigError(f"{name}: unknown setting{hint}; see the settings table in README")
