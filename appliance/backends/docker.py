@@ -260,6 +260,10 @@ def _status_of(record) -> JobStatus:
     if not isinstance(code, int) or isinstance(code, bool) or not -1 <= code <= 255 or any(
             t is not None and payload.finite_number(t) is None for t in times):
         raise payload.PayloadError("status file is malformed (numbers out of range)")
+    if None not in times and times[1] < times[0]:
+        # Docker's FinishedAt of a very short container can be a millisecond before
+        # its StartedAt: the job did not end before it started.
+        times[1] = times[0]
     state = JobState.COMPLETED if code == 0 else JobState.FAILED
     reason, digest = record["reason"], record["image_digest"]
     return JobStatus(state, started_at=times[0], ended_at=times[1], exit_code=code,
