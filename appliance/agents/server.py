@@ -133,11 +133,17 @@ class ServerAgent:
             Agent.role == "submit", alive(now, self.config.agent_dead_after))
         return dict(rows.tuples())
 
-    def _expected_load(self) -> dict[str, int]:
-        """Jobs that tests assigned but not yet started will bring, per host."""
+    def _committed_load(self) -> dict[str, int]:
+        """Jobs in flight that the host's live tests aim at, per host.
+
+        A host's heartbeat says how many jobs it has out now; a test it was just given,
+        or one it has only begun to submit, is not in that figure yet. Counting what the
+        live tests are committed to keeps two tests created a moment apart from both
+        going to the host whose heartbeat has not caught up."""
         in_flight = pw.fn.SUM(target_in_flight_sql(TestSite))
         rows = (TestSite.select(Test.submit_host, in_flight).join(Test)
-                .where(Test.state == TestState.SCHEDULED.value).group_by(Test.submit_host))
+                .where(Test.state.in_(_values(TEST_ON_SUBMIT_HOST)), Test.submit_host.is_null(False))
+                .group_by(Test.submit_host))
         return dict(rows.tuples())
 
     def _test_weight(self, test_id: int) -> int:
@@ -157,9 +163,9 @@ class ServerAgent:
         if not hosts:
             log.warning("%d tests wait for a live submit agent", len(waiting))
             return 0
-        for host, expected in self._expected_load().items():
+        for host, committed in self._committed_load().items():
             if host in hosts:
-                hosts[host] += expected
+                hosts[host] = max(hosts[host], committed)
         assigned = 0
         for test in [t for t in waiting if t.end_at > now]:
             host = min(hosts, key=lambda h: (hosts[h], h))

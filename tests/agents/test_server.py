@@ -77,6 +77,33 @@ def test_assignment_spreads_by_expected_load(server):
     assert hosts == ["a", "a", "b", "b"]
 
 
+def test_assignment_counts_a_running_test_before_the_heartbeat_shows_it(server):
+    # The role-split race: the first test went running on "a" while a's heartbeat still
+    # said 0 jobs; the second test must go to "b", not to "a" by name order.
+    _submit_host("a", T0, load=0)
+    _submit_host("b", T0, load=0)
+    template = make_template(load={"max_running": 10})
+    first, second = (make_running_test(template, None, T0) for _ in range(2))
+    Test.update(state=TestState.TOBESCHEDULED.value, submit_host=None).execute()
+    Test.update(state=TestState.RUNNING.value, submit_host="a").where(
+        Test.id == first.id).execute()
+    server.assign_tests(T0)
+    assert Test.get_by_id(second.id).submit_host == "b"
+
+
+def test_assignment_does_not_count_a_host_twice(server):
+    # The heartbeat and the committed load describe the same jobs: the larger one counts.
+    _submit_host("a", T0, load=10)
+    _submit_host("b", T0, load=15)
+    template = make_template(load={"max_running": 10})
+    first, second = (make_running_test(template, None, T0) for _ in range(2))
+    Test.update(state=TestState.TOBESCHEDULED.value, submit_host=None).execute()
+    Test.update(state=TestState.RUNNING.value, submit_host="a").where(
+        Test.id == first.id).execute()
+    server.assign_tests(T0)
+    assert Test.get_by_id(second.id).submit_host == "a", "a: 10 jobs, not 20"
+
+
 def test_no_live_host_leaves_tests_waiting(server):
     template = make_template()
     test = make_running_test(template, None, T0)
