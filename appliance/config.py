@@ -35,6 +35,7 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+MAX_PROXY_HOPS = 5  # more proxies than this in front of one web is a configuration mistake
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
 _UNIT_BYTES = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
@@ -64,13 +65,23 @@ def _positive_int(text: str) -> int:
     return number
 
 
+def _proxy_hops(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise BadInput(f"{text!r} is not a whole number of proxies") from None
+    if not 0 <= number <= MAX_PROXY_HOPS:
+        raise BadInput(f"{text!r} must be from 0 to {MAX_PROXY_HOPS}")
+    return number
+
+
 def _percent(text: str) -> float:
     try:
         number = float(str(text).strip().rstrip("%"))
     except ValueError:
-        raise ValueError(f"{text!r} is not a percentage: give a number from 0 to 100") from None
+        raise BadInput(f"{text!r} is not a percentage: give a number from 0 to 100") from None
     if not 0 <= number <= 100:
-        raise ValueError(f"{text!r} must be from 0 to 100")
+        raise BadInput(f"{text!r} must be from 0 to 100")
     return number
 
 
@@ -169,6 +180,11 @@ SETTINGS = (
             _positive_duration),
     Setting("web_bind", "127.0.0.1:8000", "host:port", "address of the web UI", _text),
     Setting("web_workers", "2", "processes", "gunicorn workers of the web UI", _positive_int),
+    Setting("web_proxies", "0", "proxies",
+            "web: reverse proxies in front of the web (compose.prod.yaml has one); their "
+            "X-Forwarded-For/-Proto/-Host are trusted that many hops deep, so the login limit "
+            "sees the client's address; 0 = none (never set it when clients reach the web "
+            "directly: they could forge their address)", _proxy_hops),
     Setting("web_require_login", "0", "0/1", "web: reading needs a login too (writing always does)",
             _flag),
     Setting("web_secure_cookies", None, "0/1",
@@ -235,6 +251,7 @@ class Config:
     db_wait: float
     web_bind: str
     web_workers: int
+    web_proxies: int
     web_require_login: bool
     web_secure_cookies: bool
     secret_key: str

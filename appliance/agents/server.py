@@ -142,7 +142,8 @@ class ServerAgent:
         going to the host whose heartbeat has not caught up."""
         in_flight = pw.fn.SUM(target_in_flight_sql(TestSite))
         rows = (TestSite.select(Test.submit_host, in_flight).join(Test)
-                .where(Test.state.in_(_values(TEST_ON_SUBMIT_HOST)), Test.submit_host.is_null(False))
+                .where(Test.state.in_(_values(TEST_ON_SUBMIT_HOST)),
+                       Test.submit_host.is_null(False))
                 .group_by(Test.submit_host))
         return dict(rows.tuples())
 

@@ -15,6 +15,7 @@ import peewee as pw
 from flask import Flask, current_app, jsonify, request
 from markupsafe import Markup
 from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from appliance import config as config_module
 from appliance import sessionkey
@@ -39,6 +40,11 @@ def create_app(settings: config_module.Config | None = None) -> Flask:
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.web_secure_cookies,
                       SESSION_COOKIE_NAME="hc_session")
+    if settings.web_proxies:
+        # Behind a reverse proxy the peer is the proxy: the client's address (login limit,
+        # session list) and scheme (secure cookies, redirects) come from its headers.
+        hops = settings.web_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     open_database(settings.database_url, wait=settings.db_wait)
     database.close()
 
@@ -116,6 +122,18 @@ def _add_filters(app: Flask) -> None:
         if timestamp is None:
             return "-"
         return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    @app.template_filter("span")
+    def span(seconds):
+        """3600 -> '1h', 5400 -> '1h 30m', 90 -> '1m 30s'."""
+        if seconds is None:
+            return "-"
+        left, parts = round(seconds), []
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+            if left >= size or (unit == "s" and not parts):
+                parts.append(f"{left // size}{unit}")
+                left %= size
+        return " ".join(parts[:2])
 
     @app.template_filter("bytes")
     def size(number):

@@ -7,7 +7,7 @@ import time
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from appliance import accounts
+from appliance import accounts, reviews
 from appliance.errors import BadInput, FieldErrors
 from appliance.knobs import KNOBS, LOAD_KNOBS
 from appliance.lifecycle import TransitionRefused
@@ -165,5 +165,5 @@ def approvals():
     """Tests waiting for an admin (anyone logged in can see the queue)."""
     waiting = list(Test.select(Test, Template).join(Template)
                    .where(Test.state == TestState.UNAPPROVED.value).order_by(Test.id))
-    return render_template("approvals.html", tests=waiting,
+    return render_template("approvals.html", reviews=[reviews.review(t) for t in waiting],
                            admin=accounts.is_admin(current_user()))

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -127,6 +128,11 @@ def test_role_split_survives_a_dead_replica_and_a_database_restart(production):
     db = containers("db")[0]
     names = {c: docker("inspect", "-f", "{{.Config.Hostname}}", c).stdout.strip()
              for c in submits}
+    # The UI is reached through the proxy only.
+    published = docker("port", containers("proxy")[0], "8080").stdout.split()[0]
+    with urllib.request.urlopen(f"http://{published}/healthz", timeout=10) as reply:
+        assert reply.status == 200
+    assert not docker("port", containers("web")[0]).stdout.strip(), "the web publishes no port"
 
     def run(*argv, stdin=None):
         done = subprocess.run(["docker", "exec", "-i", server, *argv], input=stdin,

@@ -188,3 +188,28 @@ def test_cloning_follows_the_creation_rules(app, as_user, token_for):
     root = api.post(f"/api/v1/tests/{functional.id}/clone",
                     headers={"Authorization": f"Bearer {token_for('root')}"})
     assert root.status_code == 201
+
+
+def test_the_approvals_page_shows_what_an_admin_approves(as_user):
+    """Category, sites, load, image, duration, and what differs from the template."""
+    alice = as_user("alice")
+    _create(alice, max_running="250000", sites=["alpha"])
+    test = Test.get()
+    Test.update(image="registry.example:5000/ana@sha256:" + "ab" * 32,
+                command="rm -rf $HOME <script>").where(Test.id == test.id).execute()
+    _create(alice)  # the template's defaults but max running 3 instead of 2
+    page = as_user("root").get("/approvals").get_data(as_text=True)
+    section = page[page.index(f'id="test-{test.id}"'):page.index(f'id="test-{test.id + 1}"')]
+    assert '<dd class="category">stress</dd>' in section
+    assert '<dd class="duration">10m</dd>' in section
+    assert "sha256:" + "ab" * 32 in section
+    assert "&lt;script&gt;" in section and "<script>" not in section
+    assert "<td>alpha</td><td>250000</td>" in section and "<td>beta</td>" not in section
+    for what, before, after in (("sites", "alpha, beta", "alpha"),
+                                ("max running (alpha)", "2", "250000"),
+                                ("image", "None", "registry.example")):
+        assert f"<td>{what}</td><td><code>{before}" in section, what
+        assert f"<code>{after}" in section, what
+    other = page[page.index(f'id="test-{test.id + 1}"'):]
+    assert "<td>max running (alpha, beta)</td><td><code>2</code></td><td><code>3</code>" in other
+    assert "<td>sites</td>" not in other
