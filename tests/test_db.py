@@ -87,3 +87,28 @@ def test_user_add_waits_for_a_concurrent_writer(db, settings):
     time.sleep(0.05)
     assert accounts.add_user("ann", "long enough password").name == "ann"
     other.close()
+
+
+def test_a_postgres_listener_that_never_answers_does_not_hang_the_cli(tmp_path):
+    """A TCP listener that accepts and then says nothing (a hung server, a firewall that
+    swallows packets): `hc db status` gives up after about HC_DB_WAIT, with a clear error."""
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)  # the kernel completes the handshake; nobody ever reads or writes
+    port = listener.getsockname()[1]
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("HC_")}
+    environ.update(HC_DATA_DIR=str(tmp_path), HC_DB_WAIT="3",
+                   HC_DATABASE_URL=f"postgresql://hc:secret-pw@127.0.0.1:{port}/hc")
+    started = time.monotonic()
+    try:
+        done = subprocess.run([sys.executable, "-m", "appliance", "db", "status"], env=environ,
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        listener.close()
+    took = time.monotonic() - started
+    assert done.returncode != 0
+    assert "cannot reach the database" in done.stderr and "secret-pw" not in done.stderr
+    assert took < 15, f"hc db status took {took:.1f} s with HC_DB_WAIT=3"

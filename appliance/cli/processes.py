@@ -12,8 +12,22 @@ from appliance import sessionkey
 from appliance.config import Config
 from appliance.db import open_database, pending_migrations, redact, upgrade
 
-# Secrets only the web (and hc bootstrap) use; the agents are started without them.
-WEB_ONLY_SECRETS = ("HC_SECRET_KEY", "HC_ADMIN_PASSWORD")
+# Secrets only the web (and hc bootstrap) use. An agent never holds them: it runs payloads,
+# and a payload that reads /proc/<agent>/environ must find nothing to steal.
+WEB_ONLY_SECRETS = ("HC_SECRET_KEY", "HC_ADMIN_PASSWORD", "HC_OIDC_CLIENT_SECRET")
+
+
+def without_web_secrets(environ) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k not in WEB_ONLY_SECRETS}
+
+
+def _drop_web_secrets() -> None:
+    """Start this agent again without the web's secrets if it was given any (by a
+    supervisor, a compose file or a shell that exports them all): a process's initial
+    environment stays readable in /proc for its whole life, whatever os.environ says."""
+    if any(name in os.environ for name in WEB_ONLY_SECRETS):
+        os.execve(sys.executable, [sys.executable, "-m", "appliance", *sys.argv[1:]],
+                  without_web_secrets(os.environ))
 
 
 def add_commands(commands) -> None:
@@ -74,6 +88,7 @@ def run_agent(kind: str, settings: Config) -> int:
     from appliance.agents.server import ServerAgent
     from appliance.agents.submit import SubmitAgent
 
+    _drop_web_secrets()
     connect(settings)
     agent = (ServerAgent if kind == "server" else SubmitAgent)(settings)
     runner = Runner(agent)
@@ -97,7 +112,7 @@ def run_all(args, settings: Config) -> int:
     sessionkey.signing_key(settings.secret_key, settings.dev)
     connect(settings)
     os.makedirs(settings.work_dir, exist_ok=True)
-    agent_environ = {k: v for k, v in os.environ.items() if k not in WEB_ONLY_SECRETS}
+    agent_environ = without_web_secrets(os.environ)
     programs = {name: subprocess.Popen([sys.executable, "-m", "appliance", name],
                                        env=None if name == "web" else agent_environ)
                 for name in ("server", "submit", "web")}
