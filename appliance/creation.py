@@ -57,7 +57,7 @@ def parse_test_request(data: Mapping, admin: bool, now: float | None = None) -> 
     description = data.get("description")
     if description is not None and not isinstance(description, str):
         errors["description"] = "must be text"
-    image = _image(data.get("image"), template, errors)
+    image = _image(data.get("image"), template, errors, sites)
     flags = {}
     for name, default in (("send_for_approval", True), ("approve", False)):
         flags[name] = data.get(name, default)
@@ -72,7 +72,7 @@ def parse_test_request(data: Mapping, admin: bool, now: float | None = None) -> 
                            template.job_template.image if template else None))
 
 
-def _image(image, template: Template | None, errors: dict) -> str | None:
+def _image(image, template: Template | None, errors: dict, sites) -> str | None:
     """The test's image, a registry tag resolved to its digest now (once)."""
     if image is not None and (not isinstance(image, str) or not image.strip()):
         errors["image"] = "must be a container image name such as registry/user/image:tag"
@@ -81,6 +81,7 @@ def _image(image, template: Template | None, errors: dict) -> str | None:
     if not wanted or errors:  # ask no registry for a request refused anyway
         return wanted
     try:
+        lifecycle.refuse_sites_without_images(wanted, sites or [])
         return registry.pin_for_test(wanted)
     except registry.ImageRefused as refusal:
         errors["image"] = str(refusal)

@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Iterable
 
-from appliance import registry
+from appliance import backends, registry
 from appliance.db import database, writing
 from appliance.errors import BadInput
 from appliance.knobs import LOAD_KNOBS, check_knob
@@ -58,6 +58,16 @@ def _refusal(test_id: int, target: TestState) -> str:
     return f"test {test_id} is {test.state}: it cannot become {target.value}"
 
 
+def refuse_sites_without_images(image: str, sites) -> None:
+    """ImageRefused naming each site that cannot run container images."""
+    refused = [(site.name, reason) for site in sites
+               if (reason := backends.image_refusal(site))]
+    if refused:
+        raise registry.ImageRefused(
+            f"image {image}: " + "; ".join(f"site {name} cannot run it: {reason}"
+                                           for name, reason in refused))
+
+
 def create_test(template: Template, start_at: float, end_at: float, owner: str,
                 sites: Iterable[Site] | None = None, load: dict | None = None,
                 state: TestState = TestState.DRAFT, description: str | None = None,
@@ -80,6 +90,8 @@ def create_test(template: Template, start_at: float, end_at: float, owner: str,
     knobs = {k: getattr(template, k) for k in LOAD_KNOBS} | (load or {})
     job = template.job_template
     wanted = image or job.image
+    if wanted:
+        refuse_sites_without_images(wanted, sites)
     pinned = registry.pin_for_test(wanted)  # before the transaction: it may ask a registry
     with database.atomic():
         test = Test.create(

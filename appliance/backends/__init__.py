@@ -28,6 +28,16 @@ def backend_class(name: str) -> type[Backend]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
+def image_refusal(site) -> str | None:
+    """Why `site` (a Site row) cannot run container images, or None when it can (or when
+    its settings are broken: its site check says so, and its jobs fail with the reason)."""
+    try:
+        cls = backend_class(site.backend)
+        return cls.image_refusal(cls.validate_settings(site.backend_settings or {}))
+    except SettingsError:
+        return None
+
+
 def make_backend(name: str, settings: dict, host: str = "") -> Backend:
     return backend_class(name)(settings or {}, host)
 
@@ -40,6 +50,7 @@ __all__ = [
     "JobStatus",
     "SettingsError",
     "backend_class",
+    "image_refusal",
     "make_backend",
     "register",
 ]

@@ -86,6 +86,12 @@ class Backend:
         self.host = host
 
     @classmethod
+    def image_refusal(cls, settings: Mapping) -> str | None:
+        """Why a site with these (validated) settings cannot run a payload's container
+        image, or None when it can. A job is never run without the image it asked for."""
+        return f"the {cls.name} backend runs commands on its host, not container images"
+
+    @classmethod
     def validate_settings(cls, settings: Mapping) -> dict:
         """Return the settings with defaults filled in; raise SettingsError if invalid."""
         if settings:
@@ -173,3 +179,10 @@ def merge_settings(backend: str, defaults: dict, settings: Mapping) -> dict:
     return merged
 
 
+def refuse_missing_runtime(backend: Backend, spec: JobSpec) -> None:
+    """A job with an image on a site that cannot run images fails with the reason; it
+    never runs its command on the bare host instead."""
+    if spec.image:
+        refusal = backend.image_refusal(backend.settings)
+        if refusal:
+            raise BackendError(f"the job's image {spec.image} cannot run here: {refusal}")

@@ -51,6 +51,10 @@ DEFAULTS = {
 class DockerBackend(Backend):
     name = "docker"
 
+    @classmethod
+    def image_refusal(cls, settings):
+        return None
+
     def __init__(self, settings, host=""):
         super().__init__(settings, host)
         self.poll_interval = self.settings["poll_interval"]

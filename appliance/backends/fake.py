@@ -47,6 +47,10 @@ class FakeBackend(Backend):
     name = "fake"
     simulated = True
 
+    @classmethod
+    def image_refusal(cls, settings):
+        return None  # it pretends to run anything
+
     def __init__(self, settings, host=""):
         super().__init__(settings, host)
         self.poll_interval = self.settings["poll_interval"]

@@ -25,6 +25,7 @@ from appliance.backends.base import (
     SettingsError,
     check_number,
     merge_settings,
+    refuse_missing_runtime,
 )
 from appliance.states import JobState
 
@@ -66,6 +67,7 @@ class LocalBackend(Backend):
         return merged
 
     def submit(self, spec: JobSpec) -> str:
+        refuse_missing_runtime(self, spec)
         environment = {k: os.environ[k] for k in BASE_ENVIRONMENT if k in os.environ}
         environment.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
         environment["HOME"] = spec.work_dir

@@ -24,6 +24,7 @@ from appliance.backends.base import (
     SettingsError,
     check_number,
     merge_settings,
+    refuse_missing_runtime,
 )
 from appliance.states import JobState
 
@@ -85,6 +86,13 @@ class SlurmBackend(Backend):
         self.run = run
 
     @classmethod
+    def image_refusal(cls, settings):
+        if settings["container_runtime"]:
+            return None
+        return ("the site's workers run images only through a container runtime, and the "
+                "site names none (set container_runtime: podman or apptainer)")
+
+    @classmethod
     def validate_settings(cls, settings):
         merged = merge_settings(cls.name, DEFAULTS, settings)
         for name in ("partition", "account", "time_limit"):
@@ -135,10 +143,11 @@ class SlurmBackend(Backend):
         return out.strip().splitlines()[-1] if out.strip() else "runtime answers"
 
     def submit(self, spec: JobSpec) -> str:
+        refuse_missing_runtime(self, spec)
         script = os.path.join(spec.work_dir, SCRIPT_FILE)
         with open(script, "w") as handle:
             handle.write(job_script(spec, self.settings))
-        if spec.image and self.settings["container_runtime"]:
+        if spec.image:
             with open(os.path.join(spec.work_dir, IMAGE_NAME_FILE), "w") as handle:
                 handle.write(spec.image)
             os.chmod(spec.work_dir, 0o777)  # the job's own folder, writable by the payload's user
