@@ -14,9 +14,11 @@ from appliance.health import policy as policy_module
 
 
 def add_commands(commands, site) -> None:
-    """`site` is the `hc site` sub-command group, which gains the health actions."""
+    """`site` is the `hc site` sub-command group, which gains the health actions (None
+    when the command being run is not `hc site`)."""
     _policy_commands(commands)
-    _site_commands(site)
+    if site is not None:
+        _site_commands(site)
     incident = commands.add_parser("incident", help="circuit-breaker incidents").add_subparsers(
         dest="incident_command", required=True, metavar="ACTION")
     listing = incident.add_parser("list", help="open incidents (--all: also closed ones)")

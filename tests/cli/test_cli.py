@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -195,3 +198,41 @@ def test_terminal_escapes_are_never_printed(hc):
     for argv in (("site", "list"), ("template", "list"), ("template", "show", "t")):
         code, out, err = hc(*argv)
         assert code == 0 and "\x1b" not in out + err and "\x9b" not in out + err, argv
+
+
+def test_each_command_loads_only_its_own_modules():
+    """`hc X` builds the parser from the modules COMMAND_MODULES names for X; the table
+    must list every top-level command of every module (else `hc X` would not exist)."""
+    import argparse
+    import importlib
+
+    from appliance import cli
+
+    everything = cli.build_parser()
+    words = set(everything._subparsers._group_actions[0].choices)
+    listed = {w for ws in cli.COMMAND_MODULES.values() for w in ws}
+    assert words == listed
+    for name, module_words in cli.COMMAND_MODULES.items():
+        commands = argparse.ArgumentParser().add_subparsers()
+        module = importlib.import_module(name)
+        if name.endswith(".health"):
+            module.add_commands(commands, None)
+        else:
+            module.add_commands(commands)
+        assert set(commands.choices) <= set(module_words), name
+    only = cli.build_parser("healthcheck")
+    assert set(only._subparsers._group_actions[0].choices) == {"bootstrap", "healthcheck",
+                                                               "demo"}
+    site = cli.build_parser("site")._subparsers._group_actions[0].choices["site"]
+    assert {"health", "pin"} <= set(site._subparsers._group_actions[0].choices), \
+        "hc site has its health actions"
+
+
+def test_a_health_check_imports_no_command_it_does_not_run(tmp_path):
+    code = ("import sys; from appliance.cli import main; main(['healthcheck']); "
+            "print(sorted(m for m in sys.modules if m.startswith('appliance.cli.') "
+            "or m in ('pygal', 'cryptography', 'appliance.credentials', 'appliance.ci')))")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("HC_")}
+    done = subprocess.run([sys.executable, "-c", code], env=dict(environ, HC_DATA_DIR=str(
+        tmp_path)), capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "['appliance.cli.terminal']", done.stdout + done.stderr
