@@ -41,6 +41,13 @@ rc=$?
 { echo "exit $rc"; times; echo end; } > status
 """
 SHELL = "/bin/sh"
+# util-linux's setpriv starts a payload as its own user with every capability and the
+# means to regain one (setuid programs, ambient or inheritable capabilities) dropped: an
+# agent that switches users by capability (the container's submit agent) passes none on.
+SETPRIV = ["setpriv", "--clear-groups", "--inh-caps=-all", "--ambient-caps=-all",
+           "--bounding-set=-all", "--no-new-privs"]
+# What switching payloads to their own uid needs: setuid, setgid, chown, kill.
+SWITCH_CAPABILITIES = (7, 6, 0, 5)
 BASE_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
 # HC_PAYLOAD_USER: who payloads run as. Empty: the agent's own user (development).
 # "10002" or "hcjob": that user; "200000-265535": job N runs as uid 200000 + N % 65536
@@ -89,12 +96,16 @@ class LocalBackend(Backend):
         it may write (owned by it, group the agent's, so the agent and the web
         read it); no supplementary groups, so nothing else of the agent's is its."""
         uid, gid = ids
-        os.chown(spec.work_dir, uid, os.getgid())
+        missing = missing_switch_capabilities()
+        if missing:
+            raise BackendError(missing)
+        # Mode first: once the folder is the payload's, only root may change it.
         os.chmod(spec.work_dir, 0o2770)   # setgid: its files keep the agent's group
-        process = subprocess.Popen([SHELL, "-c", WRAPPER, "hc-job", spec.work_dir, spec.command],
-                                   env=environment, user=uid, group=gid, extra_groups=[],
-                                   umask=0o007, start_new_session=True, close_fds=True,
-                                   stdin=subprocess.DEVNULL, cwd=spec.work_dir)
+        os.chown(spec.work_dir, uid, os.getgid())
+        argv = [*SETPRIV, f"--reuid={uid}", f"--regid={gid}", "--",
+                SHELL, "-c", WRAPPER, "hc-job", spec.work_dir, spec.command]
+        process = subprocess.Popen(argv, env=environment, umask=0o007, start_new_session=True,
+                                   close_fds=True, stdin=subprocess.DEVNULL, cwd=spec.work_dir)
         self._processes[process.pid] = process   # Popen reaps it; kept so it is not lost
         return process.pid
 
@@ -126,6 +137,12 @@ class LocalBackend(Backend):
     def check(self) -> str:
         if not os.access(SHELL, os.X_OK):
             raise BackendError(f"{SHELL} is missing: jobs cannot start")
+        if self.settings["payload_user"]:
+            missing = missing_switch_capabilities()
+            if missing:
+                raise BackendError(missing)
+            return (f"local processes on {os.uname().nodename}, payloads as "
+                    f"{self.settings['payload_user']}")
         return f"local processes on {os.uname().nodename}"
 
     def recover(self, job_dir: str) -> str | None:
@@ -157,6 +174,8 @@ class LocalBackend(Backend):
             return True
         try:
             return os.readlink(f"/proc/{pid}/cwd") == os.path.realpath(folder)
+        except PermissionError:  # a payload of another uid: its cwd is not ours to read
+            return _same_session_leader(pid, folder)
         except OSError:
             return False
 
@@ -198,6 +217,44 @@ def payload_ids(setting: str, job_id: int) -> tuple[int, int] | None:
     if entry.pw_uid == 0:
         raise SettingsError("payload_user: payloads never run as root")
     return entry.pw_uid, entry.pw_gid
+
+
+def missing_switch_capabilities() -> str | None:
+    """Why this process cannot start payloads as other users, or None when it can."""
+    if os.geteuid() == 0:
+        return None
+    try:
+        with open("/proc/self/status") as handle:
+            effective = next(int(line.split()[1], 16) for line in handle
+                             if line.startswith("CapEff:"))
+    except (OSError, StopIteration, ValueError):
+        effective = 0
+    if all(effective >> bit & 1 for bit in SWITCH_CAPABILITIES):
+        return None
+    return ("payloads run as HC_PAYLOAD_USER, and this agent can switch to it neither as "
+            "root nor with the capabilities setuid, setgid, chown and kill (the container "
+            "grants them to its submit agent; no-new-privileges or dropped capabilities "
+            "take them away)")
+
+
+def _same_session_leader(pid: int, folder: str) -> bool:
+    """Without access to the process's cwd: it is our job if it leads its own session
+    (the wrapper does) and started no later than it wrote its pid file, which a process
+    that reused the pid after the job ended cannot have done."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        written = os.stat(os.path.join(folder, PID_FILE)).st_mtime
+    except (OSError, IndexError):
+        return False
+    session, ticks = int(fields[3]), int(fields[19])  # fields 6 and 22 of proc(5)
+    started = _boot_time() + ticks / os.sysconf("SC_CLK_TCK")
+    return session == pid and started <= written + 1.0
+
+
+def _boot_time() -> float:
+    with open("/proc/stat") as handle:
+        return next(float(line.split()[1]) for line in handle if line.startswith("btime"))
 
 
 def _signal_group(pid: int, signum: int) -> None:

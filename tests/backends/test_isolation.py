@@ -99,3 +99,69 @@ def test_payload_user_setting_is_checked():
             LocalBackend.validate_settings({"payload_user": bad})
     assert payload_ids("", 5) is None
     assert payload_ids("1000-1009", 23) == (1003, 1003)
+
+
+AGENT_UID = 232000   # plays the container's hc user: not root, switching by capability
+CAPS = "+setuid,+setgid,+chown,+kill"
+AS_AGENT = """
+import json, os, sys, time
+from appliance.backends.base import JobSpec
+from appliance.backends.local import LocalBackend, missing_switch_capabilities
+work = sys.argv[1]
+print(json.dumps({"missing": missing_switch_capabilities()}), flush=True)
+if missing_switch_capabilities():
+    sys.exit(0)
+spec = JobSpec(job_id=7, test_id=1, site="local", attempt=1, command="sleep 2; id -u",
+               image=None, environment={}, timeout=60, work_dir=work,
+               metrics_file=os.path.join(work, "metrics.json"))
+settings = LocalBackend.validate_settings({"payload_user": sys.argv[2]})
+backend_id = LocalBackend(settings).submit(spec)
+time.sleep(0.5)
+# A restarted agent: no memory of its children, the payload's cwd not readable.
+fresh = LocalBackend(settings)
+early = fresh.poll({backend_id: work})
+while not (final := fresh.poll({backend_id: work})):
+    time.sleep(0.1)
+print(json.dumps({"early": sorted(early), "state": final[backend_id].state.value}))
+"""
+
+
+def test_an_agent_that_is_not_root_switches_payloads_by_capability(isolated, tmp_path):
+    """The container's case: the submit agent runs as a plain uid holding only the
+    capabilities setuid, setgid, chown and kill; its payloads run as their own uid with
+    none; a restarted agent still sees its running job as running."""
+    top = pathlib.Path(tempfile.mkdtemp(prefix="hc-capagent-"))
+    os.chmod(top, 0o755)
+    work = top / "job-7"
+    work.mkdir()
+    os.chown(work, AGENT_UID, AGENT_UID)
+    environ = {"PATH": os.environ["PATH"], "PYTHONPATH": os.getcwd()}
+    base = ["setpriv", f"--reuid={AGENT_UID}", f"--regid={AGENT_UID}", "--clear-groups"]
+    try:
+        plain = subprocess.run([*base, sys.executable, "-c", AS_AGENT, str(work), UIDS],
+                               env=environ, capture_output=True, text=True, timeout=60)
+        assert "capabilities setuid, setgid, chown and kill" in plain.stdout, plain.stderr
+        granted = subprocess.run([*base, f"--inh-caps={CAPS}", f"--ambient-caps={CAPS}",
+                                  sys.executable, "-c", AS_AGENT, str(work), UIDS],
+                                 env=environ, capture_output=True, text=True, timeout=60)
+        lines = granted.stdout.splitlines()
+        assert lines and lines[0] == '{"missing": null}', granted.stdout + granted.stderr
+        assert lines[1:] == ['{"early": [], "state": "completed"}'], granted.stdout + granted.stderr
+        assert (work / "stdout").read_text().strip() == str(payload_ids(UIDS, 7)[0])
+        status = (work / "status").read_text()
+        assert status.startswith("exit 0")
+        # The payload held no capability at all, and could not gain one.
+        probe = top / "job-8"
+        probe.mkdir()
+        os.chown(probe, AGENT_UID, AGENT_UID)
+        script = AS_AGENT.replace('"sleep 2; id -u"',
+                                  '"grep -E \'^(Cap|NoNewPrivs)\' /proc/self/status"')
+        subprocess.run([*base, f"--inh-caps={CAPS}", f"--ambient-caps={CAPS}",
+                        sys.executable, "-c", script.replace("job_id=7", "job_id=8"),
+                        str(probe), UIDS], env=environ, capture_output=True, timeout=60)
+        caps = dict(line.split(":") for line in (probe / "stdout").read_text().splitlines())
+        assert {k: v.strip() for k, v in caps.items() if k != "CapBnd"} == {
+            "CapInh": "0" * 16, "CapPrm": "0" * 16, "CapEff": "0" * 16, "CapAmb": "0" * 16,
+            "NoNewPrivs": "1"}, "no capability, and no setuid program can give one back"
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
