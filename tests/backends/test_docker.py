@@ -86,3 +86,32 @@ def test_failure_and_memory_limit(tmp_path, image):
 def test_settings_are_validated(settings, message):
     with pytest.raises(SettingsError, match=message):
         make_backend("docker", settings)
+
+
+def test_payload_cannot_reach_the_appliance(tmp_path, image, monkeypatch):
+    """Finding 3 on Docker: the payload's container holds its own folder only; the agent's
+    environment, the database, a secrets file and another job's folder are out of reach,
+    and nothing outside its folder can be written."""
+    secret = "s3cret-" + "d" * 40
+    monkeypatch.setenv("HC_SECRET_KEY", secret)   # this process plays the agent
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "hc.sqlite").write_text("SQLite format 3")
+    (data / "secrets.env").write_text(f"HC_SECRET_KEY={secret}\n")
+    _, other, _, _ = _run(tmp_path, image, "echo private output")
+    script = "\n".join([
+        'try() { if eval "$2" >/dev/null 2>&1; then echo "LEAKED $1"; else echo "DENIED $1"; fi; }',
+        f'try agent-environ "grep -a {secret} /proc/*/environ"',
+        f'try environment "env | grep -q {secret}"',
+        f'try database "head -c 6 {data}/hc.sqlite"',
+        f'try secrets-file "cat {data}/secrets.env"',
+        f'try other-job "cat {other.work_dir}/stdout"',
+        f'try outside-write "touch {tmp_path}/planted"',
+        'try root-write "touch /planted"',
+        'echo own > own-file && echo OWN-OK'])
+    _, spec, _, status = _run(tmp_path, image, script)
+    with open(os.path.join(spec.work_dir, "stdout")) as handle:
+        output = handle.read()
+    assert status.state is JobState.COMPLETED and "LEAKED" not in output, output
+    assert output.count("DENIED") == 7 and "OWN-OK" in output, output
+    assert not (tmp_path / "planted").exists()
