@@ -15,6 +15,7 @@ from appliance import __version__, sessionkey, startup
 from appliance import config as config_module
 from appliance.cli import (
     catalog,
+    compare,
     credential,
     hc_test,
     health,
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_commands(commands, site)
     lifecycle.add_commands(commands)
     credential.add_commands(commands)
+    compare.add_commands(commands)
     return parser
 
 
