@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from appliance.errors import BadInput
+from appliance.payload import PHASE_PREFIX as PHASE
 
 EFFICIENCY = "efficiency"
 # name -> (unit, the better direction, what it is)
@@ -21,7 +22,7 @@ FIXED = {
     "cpu_efficiency": ("", "higher", "CPU / wall time of completed jobs"),
     "queue": ("s", "lower", "submit to start"),
 }
-METRIC, PHASE = "metric:", "phase:"
+METRIC = "metric:"
 MAX_METRIC_FIGURES = 20  # metric and phase figures compared at most (the most reported)
 DIRECTIONS = ("higher", "lower")
 

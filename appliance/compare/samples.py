@@ -75,16 +75,23 @@ def _columns(table: np.ndarray) -> dict[int, Sample]:
 
 
 def _metrics(texts) -> dict[str, np.ndarray]:
-    """{figure: values} of a site's metrics objects (numbers only; see appliance/payload.py)."""
+    """{figure: values} of a site's metrics objects. appliance/payload.py stored numbers
+    only, so a missing name is the only gap (None, which numpy makes NaN)."""
     objects = [o for o in json.loads("[" + ",".join(texts) + "]") if isinstance(o, dict)]
     found = {}
     for name in set().union(*objects):
         values = [o.get(name) for o in objects]
-        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-        if numbers:
-            figure = name if name.startswith(PHASE) else METRIC + name
-            found[figure] = _present(np.array(numbers, dtype=float))
-    return found
+        try:
+            numbers = np.array(values, dtype=float)
+        except (TypeError, ValueError):  # not a number after all: leave those out
+            numbers = np.array([v if _is_number(v) else None for v in values], dtype=float)
+        figure = name if name.startswith(PHASE) else METRIC + name
+        found[figure] = _present(numbers)
+    return {figure: values for figure, values in found.items() if len(values)}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _present(values: np.ndarray) -> np.ndarray:

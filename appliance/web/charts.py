@@ -61,6 +61,21 @@ def metric_per_site(metric: str, means: dict[str, tuple[float, int]]) -> str:
     return _svg(chart)
 
 
+def time_breakdown(parts: dict[str, dict[str, float]], title: str) -> str:
+    """parts: {site or template: {part: mean seconds}}, queue first, then each phase
+    (appliance/phases.py): one stacked horizontal bar per row."""
+    groups = list(parts)
+    names = list(dict.fromkeys(name for values in parts.values() for name in values))
+    height = max(_CHART["height"], 90 + 28 * len(groups))
+    chart = pygal.HorizontalStackedBar(title=title, style=_style(["queued", *names[1:]]),
+                                       x_title="seconds (mean per job)",
+                                       **(_CHART | {"height": height}))
+    chart.x_labels = groups
+    for name in names:
+        chart.add(name, [parts[g].get(name) for g in groups])
+    return _svg(chart)
+
+
 def daily_history(days: list[dict], title: str = "Functional jobs") -> str:
     """days: the site overview's cells, oldest first: jobs by outcome as stacked bars
     and the efficiency (right axis, 0-100 %) as a line. Beyond WEEKLY_AFTER days
