@@ -106,3 +106,22 @@ def pooled(samples: list[Sample]) -> Sample:
         together.values[figure] = np.concatenate(
             [s.values[figure] for s in samples if figure in s.values])
     return together
+
+
+def from_records(jobs) -> dict[str, Sample]:
+    """{site: Sample} of job records (appliance/ci/thresholds.py JobRecord): `hc run`'s
+    comparison with a baseline, made from the tests' exports."""
+    by_site: dict[str, list] = {}
+    for job in jobs:
+        if job.state in ("completed", "failed"):
+            by_site.setdefault(job.site, []).append(job)
+    samples = {}
+    for site, records in by_site.items():
+        table = np.array([(1.0 if j.state == "completed" else 0.0, j.wall, j.cpu, j.queue)
+                          for j in records], dtype=float)  # None becomes NaN
+        sample = next(iter(_columns(np.column_stack([np.zeros(len(table)), table])).values()))
+        done = [json.dumps(j.metrics) for j in records if j.state == "completed" and j.metrics]
+        if done:
+            sample.values.update(_metrics(done))
+        samples[site] = sample
+    return samples
