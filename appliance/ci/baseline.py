@@ -166,6 +166,8 @@ def _significant(threshold: Threshold, comparison: dict) -> Verdict:
         return Verdict(threshold, None, False, "too few jobs on a side to judge")
     detail = ", ".join(f"{r['site']} {r['figure']} (median {r['a']['median']:.4g} -> "
                        f"{r['b']['median']:.4g})" for r in hits)
+    unjudged = len(rows) - len(judged)
+    note = f"; {unjudged} rows with too few jobs not judged" if unjudged else ""
     return Verdict(threshold, float(len(hits)), not hits,
-                   f"significantly {way}: {detail}" if hits else
-                   f"no site significantly {way} ({len(judged)} rows judged)")
+                   f"significantly {way}: {detail}{note}" if hits else
+                   f"no site significantly {way} ({len(judged)} rows judged{note})")
