@@ -186,6 +186,7 @@ class Job(BaseModel):
     metrics = JSONField(null=True)
     work_dir = pw.CharField(max_length=1024, null=True)
     image_digest = pw.CharField(max_length=256, null=True)  # the image that ran (Docker)
+    worker = JSONField(null=True)  # the worker node as the job wrapper saw it (workers.py)
 
     class Meta:
         indexes = (

@@ -1,5 +1,5 @@
-"""Comparisons of two final sides, kept once computed (appliance/compare/store.py).
-A frozen copy of the model as it was."""
+"""Comparisons of two final sides, kept once computed (appliance/compare/store.py), and
+the worker node each job ran on (appliance/workers.py). A frozen copy of the model as it was."""
 from peewee import *  # noqa: F403 (migration)
 
 
@@ -13,7 +13,9 @@ def up(migrator, db):
             table_name = 'comparison'
 
     db.create_tables([Comparison])
+    migrator.migrate(migrator.add_column('job', 'worker', TextField(null=True)))
 
 
 def down(migrator, db):
+    migrator.migrate(migrator.drop_column('job', 'worker'))
     migrator.migrate(migrator.drop_table('comparison'))

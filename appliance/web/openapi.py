@@ -101,7 +101,10 @@ def _schemas() -> dict:
             "submitted_at": NUMBER_OR_NULL, "started_at": NUMBER_OR_NULL,
             "ended_at": NUMBER_OR_NULL, "exit_code": INTEGER_OR_NULL, "reason": STRING_OR_NULL,
             "wall_seconds": NUMBER_OR_NULL, "cpu_seconds": NUMBER_OR_NULL,
-            "metrics": {"type": ["object", "null"]}, "image_digest": STRING_OR_NULL}),
+            "metrics": {"type": ["object", "null"]}, "image_digest": STRING_OR_NULL,
+            "worker": {"type": ["object", "null"],
+                       "description": "the worker node (host, cpu, cores, memory_kb, os, "
+                                      "kernel, runtime) as the job wrapper saw it"}}),
         "LogLine": _object({"at": {"type": "number"}, "severity": {"type": "string"},
                             "message": {"type": "string"}, "actor": {"type": "string"}}),
         "Site": _object({"site": {"type": "string"}, "status": {"type": "string"},

@@ -5,7 +5,7 @@ import time
 
 from flask import Blueprint, abort, current_app, render_template, request
 
-from appliance import budget, credentials, phases
+from appliance import budget, credentials, phases, workers
 from appliance.health import robot
 from appliance.health import views as health_views
 from appliance.limits import MAX_PAGE_NUMBER
@@ -85,6 +85,7 @@ def test_page(test_id: int):
                            actions=intents.allowed_actions(user, test), editable=editable,
                            total=queries.total(by_site), jobs=jobs,
                            reasons=queries.failure_reasons(test_id), log=list(log),
+                           nodes=workers.nodes(test_id),
                            plots=plots, severities=list(Severity), args=request.args)
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from appliance import config
 from appliance.db import database, open_database, upgrade
-from appliance.models import Test
+from appliance.models import Job, Test
 from appliance.states import TestState
 from appliance.web import create_app
 from tests.integration.harness import Appliance, wait_for
@@ -62,6 +62,8 @@ def test_the_slower_site_and_only_it_is_worse(instance, tmp_path):
     wait_for(lambda: all(Test.get_by_id(i).state == TestState.COMPLETED.value
                          for i in (before, after)), 60, what="both tests completed")
 
+    done = Job.select().where(Job.test == after, Job.state == "completed")
+    assert all(job.worker and job.worker["host"] for job in done)  # the wrapper's record
     client = create_app(config.load(instance.environ)).test_client()
     reply = client.get(f"/api/v1/compare?a=test:{before}&b=test:{after}")
     assert reply.status_code == 200
