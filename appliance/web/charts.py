@@ -18,7 +18,7 @@ def jobs_by_state(counts: dict[str, dict[str, int]], title: str = "Jobs by state
     """counts: {site: {state: number}}"""
     sites = sorted(counts)
     states = [s for s in STATE_COLOURS if any(counts[site].get(s) for site in sites)]
-    chart = pygal.StackedBar(title=title, style=_style(states), **_CHART)
+    chart = pygal.StackedBar(title=title, style=_style(states), y_title="jobs", **_CHART)
     chart.x_labels = sites
     for state in states:
         chart.add(state, [counts[site].get(state, 0) for site in sites])
@@ -27,14 +27,19 @@ def jobs_by_state(counts: dict[str, dict[str, int]], title: str = "Jobs by state
 
 def histogram(buckets: list[tuple[float, float, int]], title: str) -> str:
     """buckets: [(low, high, count)]"""
-    chart = pygal.Histogram(title=title, style=_style(["running"]), **_CHART)
+    chart = pygal.Histogram(title=title, style=_style(["running"]), x_title=title,
+                            y_title="jobs", **_CHART)
     chart.add("jobs", [(count, low, high) for low, high, count in buckets])
     return _svg(chart)
 
 
 def efficiency_over_time(series: dict[str, list[tuple[float, float]]], title: str) -> str:
     """series: {name: [(seconds since start, efficiency 0..1)]}"""
-    chart = pygal.XY(title=title, range=(0, 1), style=_style(list(series)), **_CHART)
+    # x: seconds since the start, shown as h:mm:ss; y: a fraction, shown in percent.
+    chart = pygal.XY(title=title, range=(0, 1), style=_style(list(series)),
+                     x_title="time since the test started (h:mm:ss)", y_title="efficiency",
+                     x_value_formatter=_clock, value_formatter=lambda v: f"{100 * v:.0f} %",
+                     **_CHART)
     for name, points in series.items():
         chart.add(name, points)
     return _svg(chart)
@@ -44,7 +49,8 @@ def states_over_time(seconds: list[float], counts: dict[str, list[int]],
                      title: str = "Jobs by state over the test") -> str:
     """seconds: moments since the start; counts: {state: jobs at each moment}"""
     chart = pygal.Line(title=title, style=_style(list(counts)), show_dots=False, fill=False,
-                       x_label_rotation=0, show_minor_x_labels=False, **_CHART)
+                       x_label_rotation=0, show_minor_x_labels=False, y_title="jobs",
+                       x_title="time since the test started (h:mm:ss)", **_CHART)
     chart.x_labels = [_clock(s) for s in seconds]
     chart.x_labels_major = chart.x_labels[::4]
     for state, values in counts.items():
@@ -55,7 +61,8 @@ def states_over_time(seconds: list[float], counts: dict[str, list[int]],
 def metric_per_site(metric: str, means: dict[str, tuple[float, int]]) -> str:
     """means: {site: (mean, jobs reporting it)} of one payload metric"""
     sites = sorted(means)
-    chart = pygal.Bar(title=f"{metric} (mean per site)", style=_style([metric]), **_CHART)
+    chart = pygal.Bar(title=f"{metric} (mean per site)", style=_style([metric]),
+                      y_title=metric, **_CHART)
     chart.x_labels = sites
     chart.add(metric, [{"value": means[s][0], "label": f"{means[s][1]} jobs"} for s in sites])
     return _svg(chart)
@@ -74,6 +81,24 @@ def time_breakdown(parts: dict[str, dict[str, float]], title: str) -> str:
     for name in names:
         chart.add(name, [parts[g].get(name) for g in groups])
     return _svg(chart)
+
+
+def daily_series(title: str, y_title: str, series: dict[str, list[tuple]],
+                 percent: bool = False) -> str:
+    """series: {name: [(UTC day as 'YYYY-MM-DD', value or None)]}: one line per series
+    on a time axis of days (a plot per figure, its unit in the axis title)."""
+    chart = pygal.DateLine(title=title, y_title=y_title, x_title="day (UTC)",
+                           style=_style(list(series)), x_label_rotation=30, show_dots=True,
+                           dots_size=2, value_formatter=(lambda v: f"{100 * v:.1f} %")
+                           if percent else (lambda v: f"{v:.4g}"), **_CHART)
+    for name, points in series.items():
+        chart.add(name, [(_date(day), value) for day, value in points if value is not None])
+    return _svg(chart)
+
+
+def _date(day: str):
+    import datetime as dt
+    return dt.date.fromisoformat(day)
 
 
 def daily_history(days: list[dict], title: str = "Functional jobs") -> str:

@@ -10,7 +10,7 @@ from appliance.health import robot
 from appliance.health import views as health_views
 from appliance.models import Credential, Site, Template, TemplateSite, Test, TestSite
 from appliance.states import Category
-from appliance.web import charts
+from appliance.web import charts, site_evolution
 
 blueprint = Blueprint("sites", __name__)
 
@@ -32,10 +32,11 @@ def site_page(name: str):
     row = Credential.get_or_none(Credential.name == name_of) if name_of else None
     credential = credentials.health(row, time.time()) if row else None
     breakdown, breakdown_plot = _breakdown(site, days)
+    evolution = site_evolution.for_page(site, days, request.args.get("template"))
     return render_template("site.html", site=site, credential_name=name_of, credential=credential,
                            events=health_views.site_events(name)["events"],
                            overview=overview, plot=plot, breakdown=breakdown,
-                           breakdown_plot=breakdown_plot,
+                           breakdown_plot=breakdown_plot, evolution=evolution,
                            recent=recent, days=days, choices=robot.DAY_CHOICES)
 
 
