@@ -83,22 +83,20 @@ def time_breakdown(parts: dict[str, dict[str, float]], title: str) -> str:
     return _svg(chart)
 
 
-def daily_series(title: str, y_title: str, series: dict[str, list[tuple]],
-                 percent: bool = False) -> str:
-    """series: {name: [(UTC day as 'YYYY-MM-DD', value or None)]}: one line per series
-    on a time axis of days (a plot per figure, its unit in the axis title)."""
-    chart = pygal.DateLine(title=title, y_title=y_title, x_title="day (UTC)",
-                           style=_style(list(series)), x_label_rotation=30, show_dots=True,
-                           dots_size=2, value_formatter=(lambda v: f"{100 * v:.1f} %")
-                           if percent else (lambda v: f"{v:.4g}"), **_CHART)
-    for name, points in series.items():
-        chart.add(name, [(_date(day), value) for day, value in points if value is not None])
+def daily_series(title: str, y_title: str, days: list[str],
+                 series: dict[str, list[float | None]], percent: bool = False) -> str:
+    """One line per series over `days` (UTC days, 'YYYY-MM-DD'; a value per day, None for
+    none): a plot per figure, its unit in the axis title, about ten dated labels."""
+    chart = pygal.Line(title=title, y_title=y_title, x_title="day (UTC)",
+                       style=_style(list(series)), x_label_rotation=30, show_dots=len(days) <= 60,
+                       dots_size=2, show_minor_x_labels=False, allow_interruptions=True,
+                       value_formatter=(lambda v: f"{100 * v:.1f} %") if percent
+                       else (lambda v: f"{v:.4g}"), **_CHART)
+    chart.x_labels = days
+    chart.x_labels_major = days[::max(1, len(days) // 10)]
+    for name, values in series.items():
+        chart.add(name, values)
     return _svg(chart)
-
-
-def _date(day: str):
-    import datetime as dt
-    return dt.date.fromisoformat(day)
 
 
 def daily_history(days: list[dict], title: str = "Functional jobs") -> str:

@@ -32,24 +32,24 @@ def for_page(site: Site, days: int, chosen: str | None) -> dict | None:
 
 
 def _plots(data: dict) -> dict[str, str]:
-    days = data["days"]
+    days = [d["day"] for d in data["days"]]
 
-    def points(field: str) -> list[tuple]:
-        return [(d["day"], d[field]) for d in days]
-    plots = {"wall": charts.daily_series("Wall time per day", "seconds", {
-                 "median": points("wall_p50"), "p90": points("wall_p90")}),
-             "cpu": charts.daily_series("CPU efficiency per day (CPU / wall)", "percent",
-                                        {"CPU efficiency": points("cpu_efficiency")},
+    def column(field: str) -> list:
+        return [d[field] for d in data["days"]]
+    plots = {"wall": charts.daily_series("Wall time per day", "seconds", days, {
+                 "median": column("wall_p50"), "p90": column("wall_p90")}),
+             "cpu": charts.daily_series("CPU efficiency per day (CPU / wall)", "percent", days,
+                                        {"CPU efficiency": column("cpu_efficiency")},
                                         percent=True),
              "queue": charts.daily_series("Queue time per day (submit to start, mean)",
-                                          "seconds", {"queue": points("queue")})}
+                                          "seconds", days, {"queue": column("queue")})}
     for name, values in data["metrics"].items():
+        by_day = {v["day"]: v for v in values}
         unit = "seconds" if name.startswith("phase:") else name
         plots[f"metric:{name}"] = charts.daily_series(
-            f"{name} per day (mean, with min and max)", unit,
-            {"mean": [(v["day"], v["mean"]) for v in values],
-             "min": [(v["day"], v["low"]) for v in values],
-             "max": [(v["day"], v["high"]) for v in values]})
+            f"{name} per day (mean, with min and max)", unit, days,
+            {label: [by_day[d][key] if d in by_day else None for d in days]
+             for label, key in (("mean", "mean"), ("min", "low"), ("max", "high"))})
     return plots
 
 

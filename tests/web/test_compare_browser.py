@@ -1,4 +1,4 @@
-"""The compare page and a site's time breakdown in a real headless Chromium (gunicorn
+"""The compare page and a site's evolution and time breakdown in a real headless Chromium (gunicorn
 serving a database of finished tests); screenshots are kept in artifacts/."""
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ def test_the_compare_page_in_a_browser(appliance, browser):
     assert "there is no test 99999" in page.locator("#compare-error").inner_text()
     page.goto(url + "/sites/BNL?days=365")
     assert page.locator("#breakdown").count() == 1
+    assert page.locator("figure.evolution svg").count() == 3 + 2  # wall, CPU, queue, metrics
     page.screenshot(path=os.path.join(ARTIFACTS, "site-breakdown.png"), full_page=True)
     page.close()
 
