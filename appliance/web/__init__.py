@@ -28,6 +28,7 @@ from appliance.web.plotcache import PlotCache
 
 NAVIGATION = [("pages.test_list", "Tests"), ("sites.robot_page", "Robot"),
               ("sites.templates", "Templates"), ("compare.compare_page", "Compare"),
+              ("compare.rankings_page", "Rankings"),
               ("testdirs.browse", "Work areas")]
 
 

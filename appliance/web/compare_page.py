@@ -68,3 +68,23 @@ def _csv_row(row: dict) -> list:
     return [row["site"], row["figure"], row["unit"], row["direction"] or "", row["test"],
             row["a"]["n"], row["b"]["n"], row["a"]["median"], row["b"]["median"],
             row["difference"], low, high, row["p"], row["p_adjusted"], row["verdict"]]
+
+
+@blueprint.get("/rankings")
+def rankings_page():
+    """A benchmark figure per site, ranked, with the sites whose place is uncertain marked."""
+    from appliance.compare import figures, ranking, sides
+
+    result, problem = None, None
+    if request.args.get("side"):
+        try:
+            side = sides.parse(request.args["side"][:300])
+            metric = request.args.get("metric", "").strip().removeprefix("metric:")
+            if not metric:
+                raise BadInput("metric (the benchmark figure a payload reports) is missing")
+            declared = figures.parse_directions(request.args.getlist("direction"))
+            result = ranking.rank(side, metric, request.args.get("per_core") == "1", declared)
+        except BadInput as error:
+            problem = str(error)
+    page = render_template("rankings.html", result=result, problem=problem, args=request.args)
+    return page, 400 if problem else 200
