@@ -10,21 +10,15 @@ import pytest
 from appliance import rollups
 from appliance.models import Job
 from tests.compare.jobs import finished_test
-from tests.conftest import ARTIFACTS, free_port
+from tests.conftest import ARTIFACTS
 from tests.factories import make_site, make_template
-from tests.integration.harness import running_appliance, wait_for
+from tests.integration.harness import wait_for
+from tests.web.test_browser import _loads, appliance  # noqa: F401, F811 (a fixture)
 
 pytestmark = [pytest.mark.integration]
 
 
-@pytest.fixture
-def appliance(tmp_path):
-    with running_appliance(str(tmp_path / "data"), HC_WEB_BIND=f"127.0.0.1:{free_port()}",
-                           HC_WEB_WORKERS="1") as instance:
-        yield instance
-
-
-def test_the_compare_page_in_a_browser(appliance, browser):
+def test_the_compare_page_in_a_browser(appliance, browser):  # noqa: F811
     sites = [make_site(name) for name in ("CERN-PROD", "BNL", "RAL")]
     template = make_template("release", sites=sites)
     each = {s.name: 200 for s in sites}
@@ -55,9 +49,3 @@ def test_the_compare_page_in_a_browser(appliance, browser):
     page.screenshot(path=os.path.join(ARTIFACTS, "site-breakdown.png"), full_page=True)
     page.close()
 
-
-def _loads(page, url: str) -> bool:
-    try:
-        return page.goto(url).status == 200
-    except Exception:  # not listening yet
-        return False
