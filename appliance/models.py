@@ -186,6 +186,7 @@ class Job(BaseModel):
     metrics = JSONField(null=True)
     work_dir = pw.CharField(max_length=1024, null=True)
     image_digest = pw.CharField(max_length=256, null=True)  # the image that ran (Docker)
+    worker = JSONField(null=True)  # the worker node as the job wrapper saw it (workers.py)
 
     class Meta:
         indexes = (
@@ -449,7 +450,15 @@ class WebSession(BaseModel):
         indexes = ((("user", "ended_at"), False),)
 
 
+class Comparison(BaseModel):
+    """A comparison of two final sides (appliance/compare): computed once and kept."""
+    key = pw.CharField(max_length=64, unique=True)  # SHA-256 of the sides and options
+    result = JSONField()
+    computed_at = pw.DoubleField()
+
+
 ALL_MODELS = [User, Site, JobTemplate, Template, TemplateSite, Test, TestSite, Job, TestLog,
               Agent, PolicyVersion, SiteEvent, HealthEvaluation, Incident, Webhook,
               WebhookDelivery, ApiToken, LoginAttempt, SsoIdentity, DailyRollup,
-              RollupMetric, RollupBackfill, Credential, CredentialEvent, WebSession]
+              RollupMetric, RollupBackfill, Credential, CredentialEvent, WebSession,
+              Comparison]

@@ -16,6 +16,7 @@ import os
 from appliance import limits
 
 METRICS_PROBLEM = "metrics file is not a JSON object of finite numbers"
+PHASE_PREFIX = "phase:"  # seconds a job spent in a phase (appliance/phases.py)
 
 
 class PayloadError(ValueError):
@@ -78,6 +79,10 @@ def clean_metrics(data) -> dict[str, float | int]:
             continue
         if len(str(name)) > limits.MAX_METRIC_NAME or finite_number(value) is None:
             raise PayloadError(f"{METRICS_PROBLEM} ({str(name)[:40]!r} is out of range)")
+        if str(name).startswith(PHASE_PREFIX) and not 0 <= value <= limits.MAX_SECONDS:
+            # A phase is a duration (appliance/phases.py): a negative or endless one is a bug.
+            raise PayloadError(f"{METRICS_PROBLEM} (phase {str(name)[:40]!r} must be from 0 to "
+                               f"{limits.MAX_SECONDS} seconds)")
         numbers[str(name)] = value if isinstance(value, float) else _small_int(value)
     return numbers
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from appliance import payload, rollups, workarea
+from appliance import payload, rollups, workarea, workers
 from appliance.backends.base import JobSpec, JobStatus
 from appliance.db import database
 from appliance.models import Job, Site, Test, TestSite
@@ -234,6 +234,8 @@ def _final_values(job: ActiveJob, status: JobStatus, now: float, metrics_file: s
         if started is not None:
             values.update(started_at=started, wall_seconds=max(0.0, ended - started))
         values.update(_metrics(job, status, metrics_file))
+        if job.work_dir:
+            values["worker"] = workers.read(job.work_dir)
     return values
 
 

@@ -16,6 +16,7 @@ import shlex
 
 import requests
 
+from appliance import workers
 from appliance.backends.base import BackendError, JobSpec
 
 API = "/rest/1.0"
@@ -132,7 +133,7 @@ def job_script(spec: JobSpec, metrics_name: str) -> str:
     exports = "".join(f"export {name}={shlex.quote(value)}\n"
                       for name, value in environment.items())
     return (f'export HC_JOB_DIR="$PWD" HC_METRICS_FILE="$PWD/{metrics_name}"\n'
-            f"{exports}{spec.command}\n")
+            f"{exports}{workers.SNIPPET}{spec.command}\n")
 
 
 def xrsl(spec: JobSpec, metrics_name: str, queue: str, delegation: str,

@@ -16,7 +16,7 @@ import subprocess
 import time
 from collections.abc import Mapping
 
-from appliance import limits, payload
+from appliance import limits, payload, workers
 from appliance.backends.base import (
     Backend,
     BackendError,
@@ -36,7 +36,7 @@ STATUS_FILE = "status"
 # result; `times` reports the CPU used by the payload (the second line).
 WRAPPER = """cd "$1" || exit 111
 echo $$ > pid
-( eval "$2" ) </dev/null >stdout 2>stderr
+""" + workers.SNIPPET + """( eval "$2" ) </dev/null >stdout 2>stderr
 rc=$?
 { echo "exit $rc"; times; echo end; } > status
 """

@@ -14,7 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 
-from appliance import payload, registry
+from appliance import payload, registry, workers
 from appliance.backends import runtimes
 from appliance.backends.base import (
     Backend,
@@ -204,10 +204,12 @@ def job_script(spec: JobSpec, settings: dict | None = None) -> str:
                       for name, value in spec.payload_environment().items())
     contained = bool(settings and settings.get("container_runtime") and spec.image)
     payload = runtimes.payload_lines(spec, settings) if contained else spec.command + "\n"
+    worker = workers.SNIPPET + (workers.runtime_line(settings["container_runtime"])
+                                if contained else "")
     return ("#!/bin/sh\n# written by hc-appliance\n"
             "export PATH=/usr/local/bin:/usr/bin:/bin\n"
             f"export HOME={shlex.quote(spec.work_dir)}\n{exports}"
-            f"cd {shlex.quote(spec.work_dir)} || exit 111\n{payload}")
+            f"cd {shlex.quote(spec.work_dir)} || exit 111\n{worker}{payload}")
 
 
 def _container_outcome(status: JobStatus, folder: str) -> None:

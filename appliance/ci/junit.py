@@ -7,10 +7,13 @@ from appliance.ci.results import RunResult
 from appliance.ci.thresholds import Verdict
 
 
-def junit_xml(result: RunResult, verdicts: list[Verdict], duration: float) -> str:
+def junit_xml(result: RunResult, verdicts: list[Verdict], duration: float,
+              comparison: dict | None = None) -> str:
     cases = [_test_state_case(result)]
     cases += [_site_case(result, site, verdicts) for site in result.sites]
     cases += [_threshold_case(verdict) for verdict in verdicts]
+    if comparison is not None:
+        cases.append(_comparison_case(comparison))
     failures = sum(1 for case in cases if case.find("failure") is not None)
     suite = ET.Element("testsuite", name=f"hc-run test {result.test_id} ({result.template})",
                        tests=str(len(cases)), failures=str(failures), errors="0",
@@ -49,6 +52,14 @@ def _site_case(result: RunResult, site: str, verdicts: list[Verdict]) -> ET.Elem
     summary = ", ".join(f"{state} {number}" for state, number in counts.items() if number)
     failure = "; ".join(f"{v.threshold.text}: {v.detail}" for v in failed) or None
     return _case("hc-run.sites", site, failure, summary or "no jobs")
+
+
+def _comparison_case(comparison: dict) -> ET.Element:
+    """The comparison with the baseline, row by row (the baseline thresholds judge it)."""
+    lines = [f"{r['site']} {r['figure']}: {r['verdict']} (baseline median {r['a']['median']}, "
+             f"now {r['b']['median']}, p corrected {r['p_adjusted']})" for r in comparison["rows"]]
+    return _case("hc-run.baseline", f"compared with baseline test {comparison['baseline']}",
+                 None, "\n".join(lines) or "no site in both tests")
 
 
 def _threshold_case(verdict: Verdict) -> ET.Element:

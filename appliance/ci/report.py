@@ -61,7 +61,30 @@ def progress_svg(result: RunResult) -> str:
     return _static(chart)
 
 
-def html_report(result: RunResult, verdicts: list[Verdict], exit_code: int) -> str:
+def comparison_html(comparison: dict | None) -> str:
+    """The rows of the comparison with the baseline (appliance/ci/baseline.py)."""
+    if comparison is None:
+        return ""
+    escape = html.escape
+    number = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
+    rows = "".join(
+        f"<tr><td>{escape(r['site'])}</td><td class=text>{escape(r['figure'])}</td>"
+        f"<td>{r['a']['n']}</td><td>{r['b']['n']}</td><td>{number(r['a']['median'])}</td>"
+        f"<td>{number(r['b']['median'])}</td><td>{number(r['difference'])}</td>"
+        f"<td>{number(r['ci'][0]) if r['ci'] else '-'} .. {number(r['ci'][1]) if r['ci'] else '-'}"
+        f"</td><td>{number(r['p_adjusted'])}</td><td class="
+        f"{'fail' if r['verdict'] == 'worse' else 'pass' if r['verdict'] == 'better' else 'text'}"
+        f">{escape(r['verdict'])}</td></tr>" for r in comparison["rows"])
+    return (f"<h2>Compared with baseline test {escape(str(comparison['baseline']))}</h2>"
+            "<p>Difference of medians (this test − baseline) with a 95 % bootstrap interval; "
+            "Mann–Whitney U (efficiency: Fisher's exact test), Holm-corrected.</p>"
+            "<table><tr><th>site</th><th>figure</th><th>jobs baseline</th><th>jobs</th>"
+            "<th>median baseline</th><th>median</th><th>difference</th><th>95 % interval</th>"
+            f"<th>p (corrected)</th><th>verdict</th></tr>{rows}</table>")
+
+
+def html_report(result: RunResult, verdicts: list[Verdict], exit_code: int,
+                comparison: dict | None = None) -> str:
     escape = html.escape
     verdict_rows = "".join(
         f"<tr><td>{escape(v.threshold.text)}</td><td>{escape(v.detail)}</td>"
@@ -83,6 +106,7 @@ else 'fail'}">{outcome}</span></h1>
 {_image_line(result)}
 <h2>Thresholds</h2><table><tr><th>threshold</th><th>measured</th><th>verdict</th></tr>
 {verdict_rows}</table>
+{comparison_html(comparison)}
 <h2>Sites</h2><table><tr><th>site</th>{headers}<th>efficiency</th></tr>{site_rows}</table>
 <figure>{jobs_by_state_svg(result)}</figure>
 <figure>{progress_svg(result)}</figure>

@@ -35,6 +35,7 @@ COMMAND_MODULES = {
     "appliance.cli.catalog": ("site", "template", "user", "token"),
     "appliance.cli.hc_test": ("test",),
     "appliance.cli.run": ("run",),
+    "appliance.cli.compare": ("compare",),
     "appliance.startup": ("bootstrap", "healthcheck", "demo"),
     "appliance.cli.instance": ("instance",),
     "appliance.cli.health": ("policy", "incident", "webhook", "site"),  # site: health actions

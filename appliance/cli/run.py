@@ -12,6 +12,7 @@ import sys
 import time
 
 from appliance import registry
+from appliance.ci import baseline as baseline_module
 from appliance.ci import thresholds as thresholds_module
 from appliance.ci.junit import junit_xml
 from appliance.ci.progress import Progress
@@ -41,6 +42,11 @@ def add_commands(commands) -> None:
     run.add_argument("--threshold", dest="thresholds", action="append", default=[],
                      metavar="EXPR", help="e.g. efficiency>=0.95, failed==0, p95(wall)<=300s, "
                      "mean(metric:NAME)>=50, site:NAME:failed==0")
+    run.add_argument("--baseline", metavar="TEST_ID|FILE",
+                     help="judge against an earlier test: its id on the --url instance, or "
+                     "a file from `hc test export ID`; adds thresholds such as 'p95(wall) "
+                     "not worse than baseline by 10%%' or 'metric:NAME not significantly "
+                     f"lower' (default: '{baseline_module.DEFAULT}')")
     run.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
     run.add_argument("--report", metavar="FILE", help="write a self-contained HTML report here")
     run.add_argument("--url", default=os.environ.get("HC_URL"),
@@ -58,9 +64,12 @@ def add_commands(commands) -> None:
 
 
 def run_command(args, settings) -> int:
-    thresholds = thresholds_module.parse_all(args.thresholds)
-    if (thresholds or args.junit or args.report) and not args.wait:
-        raise SpecError("--threshold, --junit and --report need --wait")
+    plain_texts, baseline_texts = baseline_module.split(args.thresholds)
+    thresholds = thresholds_module.parse_all(plain_texts)
+    against = _baseline_thresholds(args, baseline_texts)
+    if (thresholds or against or args.junit or args.report) and not args.wait:
+        raise SpecError("--threshold, --baseline, --junit and --report need --wait")
+    baseline = _baseline_file(args)
     named = args.url is not None and not os.path.isfile(args.template)
     document, site_definitions = (None, []) if named else _load_document(args)
     started = time.monotonic()
@@ -75,13 +84,45 @@ def run_command(args, settings) -> int:
             duration = parse_duration(str(document.get("duration", "1h")))
         test_id, sites = source.create_test(template, args.sites)
         # Site-scoped thresholds are checked against the test before any job is sent.
-        thresholds_module.parse_all(args.thresholds, known_sites=sites)
+        thresholds_module.parse_all(plain_texts, known_sites=sites)
+        _check_sites(against, sites)
+        if args.baseline and baseline is None:
+            baseline = source.result(int(args.baseline))
         source.approve(test_id)
         print(f"test {test_id} created in {source.describe()}", flush=True)
         if not args.wait:
             return 0
         _wait(source, test_id, _timeout(args, duration))
-        return _judge(source.result(test_id), thresholds, args, time.monotonic() - started)
+        return _judge(source.result(test_id), thresholds, args, time.monotonic() - started,
+                      baseline, against)
+
+
+def _baseline_thresholds(args, texts: list[str]) -> list:
+    if texts and not args.baseline:
+        raise SpecError(f"{texts[0]!r} compares with a baseline: give --baseline TEST_ID|FILE")
+    if args.baseline and not texts:
+        texts = [baseline_module.DEFAULT]
+    return [baseline_module.parse(text) for text in texts]
+
+
+def _baseline_file(args):
+    """The baseline read from its file now (a test id is read from the instance later)."""
+    if not args.baseline:
+        return None
+    if baseline_module.is_file(args.baseline):
+        return baseline_module.load_file(args.baseline)
+    if args.url is None:
+        raise SpecError(f"--baseline {args.baseline}: a throwaway instance starts empty; give "
+                        "--url of the instance holding that test, or a file from `hc test "
+                        "export ID`")
+    return None
+
+
+def _check_sites(against: list, sites: list[str]) -> None:
+    for threshold in against:
+        if threshold.site and threshold.site not in sites:
+            raise SpecError(f"{threshold.text!r}: site {threshold.site!r} is not in the test; "
+                            f"its sites: {', '.join(sites)}")
 
 
 def _source(args, site_definitions: list, named: bool):
@@ -151,15 +192,21 @@ def _wait(source, test_id: int, timeout: float) -> None:
         progress.done()
 
 
-def _judge(result, thresholds, args, duration: float) -> int:
+def _judge(result, thresholds, args, duration: float, baseline=None, against=()) -> int:
     verdicts = [thresholds_module.evaluate(t, result.jobs) for t in thresholds]
+    comparison = None
+    if baseline is not None:
+        comparison = baseline_module.compare(baseline, result)
+        verdicts += [baseline_module.evaluate(t, baseline, result, comparison) for t in against]
     failed = result.state != TestState.COMPLETED.value or not all(v.passed for v in verdicts)
     exit_code = 1 if failed else 0
     _print_summary(result, verdicts)
+    if comparison is not None:
+        _print_comparison(comparison)
     if args.junit:
-        _write(args.junit, junit_xml(result, verdicts, duration))
+        _write(args.junit, junit_xml(result, verdicts, duration, comparison))
     if args.report:
-        _write(args.report, html_report(result, verdicts, exit_code))
+        _write(args.report, html_report(result, verdicts, exit_code, comparison))
     print(f"verdict: {'PASS' if exit_code == 0 else 'FAIL'} (exit {exit_code})")
     return exit_code
 
@@ -177,6 +224,16 @@ def _print_summary(result, verdicts) -> None:
         print(table(["threshold", "measured", "verdict"],
                     [[v.threshold.text, v.detail, "pass" if v.passed else "FAIL"]
                      for v in verdicts]))
+
+
+def _print_comparison(comparison: dict) -> None:
+    differing = [r for r in comparison["rows"] if r["verdict"] != "no significant difference"]
+    print(f"compared with baseline test {comparison['baseline']}: {len(comparison['rows'])} "
+          f"rows, {len(differing)} differ")
+    if differing:
+        print(table(["site", "figure", "baseline median", "median", "verdict"],
+                    [[r["site"], r["figure"], r["a"]["median"], r["b"]["median"], r["verdict"]]
+                     for r in differing]))
 
 
 def _write(path: str, text: str) -> None:

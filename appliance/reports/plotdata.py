@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from appliance import phases
 from appliance.models import Test
 from appliance.reports import evolution, queries
 
@@ -25,6 +26,7 @@ def compute(test: Test, now: float | None = None) -> dict:
         "wall": queries.wall_buckets(test.id),
         "efficiency": queries.efficiency_over_time(test.id, test.start_at, test.end_at),
         "metrics": evolution.metric_means(test.id),
+        "breakdown": phases.of_test(test.id),
     }
 
 

@@ -28,7 +28,9 @@ from appliance.web import bodies, headers
 from appliance.web.plotcache import PlotCache
 
 NAVIGATION = [("pages.test_list", "Tests"), ("sites.robot_page", "Robot"),
-              ("sites.templates", "Templates"), ("testdirs.browse", "Work areas")]
+              ("sites.templates", "Templates"), ("compare.compare_page", "Compare"),
+              ("compare.rankings_page", "Rankings"),
+              ("testdirs.browse", "Work areas")]
 
 
 def create_app(settings: config_module.Config | None = None) -> Flask:
@@ -64,10 +66,12 @@ def create_app(settings: config_module.Config | None = None) -> Flask:
         api,
         api_write,
         auth,
+        compare_page,
         credentials_page,
         oidc,
         pages,
         probes,
+        site_evolution,
         sites,
         testdirs,
     )
@@ -75,7 +79,7 @@ def create_app(settings: config_module.Config | None = None) -> Flask:
                                  csrf_field=_csrf_field, load_knobs=KNOBS, max_knob=MAX_KNOB,
                                  states=states_module)
     for module in (auth, oidc, probes, pages, actions, sites, testdirs, api, api_write,
-                   credentials_page):
+                   credentials_page, compare_page, site_evolution):
         app.register_blueprint(module.blueprint)
     oidc.init_app(app, settings)
     app.register_error_handler(HTTPException, _json_errors_for_api)

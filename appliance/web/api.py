@@ -24,7 +24,7 @@ TEST_FIELDS = ("id", "state", "state_reason", "category", "golden", "submit_host
                "efficiency", "wall_p50", "wall_p95", "image")
 JOB_FIELDS = ("id", "state", "attempt", "backend_id", "submit_host", "submitted_at",
               "started_at", "ended_at", "exit_code", "reason", "wall_seconds", "cpu_seconds",
-              "metrics", "image_digest")
+              "metrics", "image_digest", "worker")
 
 
 def _int_arg(name: str, default: int) -> int:

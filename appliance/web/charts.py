@@ -18,7 +18,7 @@ def jobs_by_state(counts: dict[str, dict[str, int]], title: str = "Jobs by state
     """counts: {site: {state: number}}"""
     sites = sorted(counts)
     states = [s for s in STATE_COLOURS if any(counts[site].get(s) for site in sites)]
-    chart = pygal.StackedBar(title=title, style=_style(states), **_CHART)
+    chart = pygal.StackedBar(title=title, style=_style(states), y_title="jobs", **_CHART)
     chart.x_labels = sites
     for state in states:
         chart.add(state, [counts[site].get(state, 0) for site in sites])
@@ -27,14 +27,19 @@ def jobs_by_state(counts: dict[str, dict[str, int]], title: str = "Jobs by state
 
 def histogram(buckets: list[tuple[float, float, int]], title: str) -> str:
     """buckets: [(low, high, count)]"""
-    chart = pygal.Histogram(title=title, style=_style(["running"]), **_CHART)
+    chart = pygal.Histogram(title=title, style=_style(["running"]), x_title=title,
+                            y_title="jobs", **_CHART)
     chart.add("jobs", [(count, low, high) for low, high, count in buckets])
     return _svg(chart)
 
 
 def efficiency_over_time(series: dict[str, list[tuple[float, float]]], title: str) -> str:
     """series: {name: [(seconds since start, efficiency 0..1)]}"""
-    chart = pygal.XY(title=title, range=(0, 1), style=_style(list(series)), **_CHART)
+    # x: seconds since the start, shown as h:mm:ss; y: a fraction, shown in percent.
+    chart = pygal.XY(title=title, range=(0, 1), style=_style(list(series)),
+                     x_title="time since the test started (h:mm:ss)", y_title="efficiency",
+                     x_value_formatter=_clock, value_formatter=lambda v: f"{100 * v:.0f} %",
+                     **_CHART)
     for name, points in series.items():
         chart.add(name, points)
     return _svg(chart)
@@ -44,7 +49,8 @@ def states_over_time(seconds: list[float], counts: dict[str, list[int]],
                      title: str = "Jobs by state over the test") -> str:
     """seconds: moments since the start; counts: {state: jobs at each moment}"""
     chart = pygal.Line(title=title, style=_style(list(counts)), show_dots=False, fill=False,
-                       x_label_rotation=0, show_minor_x_labels=False, **_CHART)
+                       x_label_rotation=0, show_minor_x_labels=False, y_title="jobs",
+                       x_title="time since the test started (h:mm:ss)", **_CHART)
     chart.x_labels = [_clock(s) for s in seconds]
     chart.x_labels_major = chart.x_labels[::4]
     for state, values in counts.items():
@@ -55,9 +61,41 @@ def states_over_time(seconds: list[float], counts: dict[str, list[int]],
 def metric_per_site(metric: str, means: dict[str, tuple[float, int]]) -> str:
     """means: {site: (mean, jobs reporting it)} of one payload metric"""
     sites = sorted(means)
-    chart = pygal.Bar(title=f"{metric} (mean per site)", style=_style([metric]), **_CHART)
+    chart = pygal.Bar(title=f"{metric} (mean per site)", style=_style([metric]),
+                      y_title=metric, **_CHART)
     chart.x_labels = sites
     chart.add(metric, [{"value": means[s][0], "label": f"{means[s][1]} jobs"} for s in sites])
+    return _svg(chart)
+
+
+def time_breakdown(parts: dict[str, dict[str, float]], title: str) -> str:
+    """parts: {site or template: {part: mean seconds}}, queue first, then each phase
+    (appliance/phases.py): one stacked horizontal bar per row."""
+    groups = list(parts)
+    names = list(dict.fromkeys(name for values in parts.values() for name in values))
+    height = max(_CHART["height"], 90 + 28 * len(groups))
+    chart = pygal.HorizontalStackedBar(title=title, style=_style(["queued", *names[1:]]),
+                                       x_title="seconds (mean per job)",
+                                       **(_CHART | {"height": height}))
+    chart.x_labels = groups
+    for name in names:
+        chart.add(name, [parts[g].get(name) for g in groups])
+    return _svg(chart)
+
+
+def daily_series(title: str, y_title: str, days: list[str],
+                 series: dict[str, list[float | None]], percent: bool = False) -> str:
+    """One line per series over `days` (UTC days, 'YYYY-MM-DD'; a value per day, None for
+    none): a plot per figure, its unit in the axis title, about ten dated labels."""
+    chart = pygal.Line(title=title, y_title=y_title, x_title="day (UTC)",
+                       style=_style(list(series)), x_label_rotation=30, show_dots=len(days) <= 60,
+                       dots_size=2, show_minor_x_labels=False, allow_interruptions=True,
+                       value_formatter=(lambda v: f"{100 * v:.1f} %") if percent
+                       else (lambda v: f"{v:.4g}"), **_CHART)
+    chart.x_labels = days
+    chart.x_labels_major = days[::max(1, len(days) // 10)]
+    for name, values in series.items():
+        chart.add(name, values)
     return _svg(chart)
 
 

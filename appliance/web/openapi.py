@@ -7,6 +7,7 @@ drift apart unnoticed.
 from __future__ import annotations
 
 from appliance import __version__
+from appliance.compare.options import MAX_DIRECTIONS, MAX_SPEC
 from appliance.knobs import KNOBS, LOAD_KNOBS, json_schema
 from appliance.limits import MAX_ID, MAX_PAGE, MAX_PAGE_NUMBER
 from appliance.states import Category, JobState, TestState
@@ -100,7 +101,10 @@ def _schemas() -> dict:
             "submitted_at": NUMBER_OR_NULL, "started_at": NUMBER_OR_NULL,
             "ended_at": NUMBER_OR_NULL, "exit_code": INTEGER_OR_NULL, "reason": STRING_OR_NULL,
             "wall_seconds": NUMBER_OR_NULL, "cpu_seconds": NUMBER_OR_NULL,
-            "metrics": {"type": ["object", "null"]}, "image_digest": STRING_OR_NULL}),
+            "metrics": {"type": ["object", "null"]}, "image_digest": STRING_OR_NULL,
+            "worker": {"type": ["object", "null"],
+                       "description": "the worker node (host, cpu, cores, memory_kb, os, "
+                                      "kernel, runtime) as the job wrapper saw it"}}),
         "LogLine": _object({"at": {"type": "number"}, "severity": {"type": "string"},
                             "message": {"type": "string"}, "actor": {"type": "string"}}),
         "Site": _object({"site": {"type": "string"}, "status": {"type": "string"},
@@ -117,6 +121,22 @@ def _schemas() -> dict:
                              "max_running": {"type": "integer"}}),
         "TemplateDocument": {"type": "object", "description": "a template document, as for "
                              "`hc template add` (name, category, sites, load, job, ...)"},
+        "Comparison": _object({
+            "a": {"type": "object"}, "b": {"type": "object"}, "site": STRING_OR_NULL,
+            "rows": {"type": "array", "items": _object({
+                "site": {"type": "string"}, "figure": {"type": "string"},
+                "unit": {"type": "string"}, "direction": {"enum": ["higher", "lower", None]},
+                "test": {"enum": ["mann-whitney-u", "fisher-exact"]},
+                "a": {"type": "object"}, "b": {"type": "object"},
+                "difference": NUMBER_OR_NULL,
+                "ci": {"type": ["array", "null"], "items": NUMBER_OR_NULL},
+                "p": NUMBER_OR_NULL, "p_adjusted": NUMBER_OR_NULL,
+                "verdict": {"enum": ["better", "worse", "higher", "lower",
+                                     "no significant difference", "too few jobs"]}})},
+            "sites_only_in_a": {"type": "array", "items": {"type": "string"}},
+            "sites_only_in_b": {"type": "array", "items": {"type": "string"}},
+            "cached": {"type": "boolean"}, "computed_at": {"type": "number"}},
+            ["a", "b", "rows", "cached"]),
         "Export": _object({"test_id": {"type": "integer"}, "state": {"type": "string"},
                            "jobs": {"type": "array"}, "log": {"type": "array"}},
                           ["test_id", "state", "jobs", "log"]),
@@ -167,6 +187,21 @@ def _reads() -> dict:
                                             "parameters": [test_id], "responses": {
                                                 "200": _reply("the export", _ref("Export")),
                                                 **_errors(404)}}},
+        "/compare": {"get": {
+            "summary": "compare side b with side a (test:ID or template:NAME@START..END), or "
+                       "site with the other sites of test a: per site and figure both "
+                       "distributions, the difference of medians with a 95 % bootstrap "
+                       "interval, a corrected p-value and a verdict",
+            "parameters": [_query("a", {"type": "string", "minLength": 1, "maxLength": MAX_SPEC}),
+                           _query("b", {"type": "string", "maxLength": MAX_SPEC}),
+                           _query("site", {"type": "string", "maxLength": MAX_SPEC}),
+                           {"name": "direction", "in": "query", "style": "form",
+                            "explode": True, "schema": {
+                                "type": "array", "maxItems": MAX_DIRECTIONS,
+                                "items": {"type": "string",
+                                          "pattern": "^.+:(higher|lower)$"}}}],
+            "responses": {"200": _reply("the comparison", _ref("Comparison")),
+                          **_errors(400)}}},
         "/health": {"get": {"summary": "site-health overview",
                             "responses": {"200": _reply("overview", {"type": "object"})}}},
         "/incidents": {"get": {"summary": "site-health incidents",

@@ -5,7 +5,7 @@ import time
 
 from flask import Blueprint, abort, current_app, render_template, request
 
-from appliance import budget, credentials
+from appliance import budget, credentials, phases, workers
 from appliance.health import robot
 from appliance.health import views as health_views
 from appliance.limits import MAX_PAGE_NUMBER
@@ -85,6 +85,7 @@ def test_page(test_id: int):
                            actions=intents.allowed_actions(user, test), editable=editable,
                            total=queries.total(by_site), jobs=jobs,
                            reasons=queries.failure_reasons(test_id), log=list(log),
+                           nodes=workers.nodes(test_id),
                            plots=plots, severities=list(Severity), args=request.args)
 
 
@@ -101,6 +102,9 @@ def _plots(test: Test, by_site: dict[str, dict], final: bool) -> dict[str, str]:
              "efficiency": charts.efficiency_over_time(
                  {name: [tuple(p) for p in points] for name, points in data["efficiency"].items()},
                  "Efficiency over the test (cumulative)")}
+    if data.get("breakdown"):  # plot data stored before phases were drawn has none
+        plots["breakdown"] = charts.time_breakdown(data["breakdown"], "Where the time goes "
+                                                   "(queue, then the payload's phases)")
     for metric, means in data["metrics"].items():
         plots[f"metric:{metric}"] = charts.metric_per_site(
             metric, {site: tuple(value) for site, value in means.items()})
@@ -115,7 +119,10 @@ def _jobs(test_id: int) -> list:
     if request.args.get("job_state"):
         query = query.where(Job.state == request.args["job_state"])
     page = min(MAX_PAGE_NUMBER, max(1, request.args.get("jobs_page", 1, type=int)))
-    return list(query.paginate(page, PAGE_SIZE).objects())
+    jobs = list(query.paginate(page, PAGE_SIZE).objects())
+    for job in jobs:
+        job.phases = phases.of_job(job)
+    return jobs
 
 
 @blueprint.get("/sites/<name>/jobs")

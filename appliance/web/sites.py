@@ -5,12 +5,12 @@ import time
 
 from flask import Blueprint, abort, current_app, render_template, request
 
-from appliance import credentials
+from appliance import credentials, phases
 from appliance.health import robot
 from appliance.health import views as health_views
 from appliance.models import Credential, Site, Template, TemplateSite, Test, TestSite
 from appliance.states import Category
-from appliance.web import charts
+from appliance.web import charts, site_evolution
 
 blueprint = Blueprint("sites", __name__)
 
@@ -31,10 +31,25 @@ def site_page(name: str):
     name_of = credentials.site_credential(site)
     row = Credential.get_or_none(Credential.name == name_of) if name_of else None
     credential = credentials.health(row, time.time()) if row else None
+    breakdown, breakdown_plot = _breakdown(site, days)
+    evolution = site_evolution.for_page(site, days, request.args.get("template"))
     return render_template("site.html", site=site, credential_name=name_of, credential=credential,
                            events=health_views.site_events(name)["events"],
-                           overview=overview, plot=plot,
+                           overview=overview, plot=plot, breakdown=breakdown,
+                           breakdown_plot=breakdown_plot, evolution=evolution,
                            recent=recent, days=days, choices=robot.DAY_CHOICES)
+
+
+def _breakdown(site: Site, days: int) -> tuple[dict, str]:
+    """Where the time of the site's jobs went over the days shown, per template (rollups)."""
+    end = robot.day_start(time.time()) + robot.DAY
+    parts = phases.of_site(site.id, end - days * robot.DAY, end)
+    if not parts:
+        return {}, ""
+    key = ("site-breakdown", site.id, days, tuple((g, tuple(p.items())) for g, p in parts.items()))
+    plot = current_app.extensions["hc_plots"].get(key, True, lambda: {
+        "svg": charts.time_breakdown(parts, f"Where the time goes, per template ({days} days)")})
+    return parts, plot["svg"]
 
 
 def _recent_functional(site: Site) -> list:

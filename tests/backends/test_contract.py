@@ -104,3 +104,18 @@ def test_the_agents_environment_does_not_reach_the_payload(case, tmp_path, monke
     with open(f"{spec.work_dir}/seen-environment") as handle:
         seen = handle.read()
     assert "secret-password" not in seen and "GREETING=hello" in seen
+
+
+WRAPPED = {"local", "slurm", "arc"}  # backends whose job wrapper runs on the worker
+
+
+def test_a_wrapped_job_records_its_worker_node(case, tmp_path):
+    from appliance import workers
+
+    if case.name not in WRAPPED:
+        pytest.skip(f"the {case.name} backend runs no job wrapper on a worker")
+    backend = case.backend("ok")
+    backend_id, folder = submit(case, backend, tmp_path, "ok")
+    wait_final(backend, {backend_id: folder}, case.final_timeout)
+    record = workers.read(folder)
+    assert record and record["host"] and record["kernel"], record

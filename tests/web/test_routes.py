@@ -22,6 +22,11 @@ ROUTES = {
     "/sites/<name>": ("GET", "/sites/alpha", OK, OK, OK),
     "/sites/<name>/jobs": ("GET", "/sites/alpha/jobs?start=0&end=9e9", OK, OK, OK),
     "/robot": ("GET", "/robot?days=50", OK, OK, OK),
+    "/compare": ("GET", "/compare", OK, OK, OK),
+    "/compare.csv": ("GET", "/compare.csv?a=test:{test}&b=test:{test}", 400, 400, 400),  # no jobs
+    "/rankings": ("GET", "/rankings", OK, OK, OK),
+    "/sites/<name>/evolution.csv": ("GET", "/sites/alpha/evolution.csv?template=stress-ping",
+                                    OK, OK, OK),
     "/admin/credentials": ("GET", "/admin/credentials", LOGIN, 403, OK),
     "/templates/": ("GET", "/templates/", OK, OK, OK),
     "/testdirs/": ("GET", "/testdirs/", 404, 404, 404),  # no work area made yet
@@ -69,6 +74,7 @@ ROUTES = {
     "/api/v1/health": ("GET", "/api/v1/health", OK, OK, OK),
     "/api/v1/incidents": ("GET", "/api/v1/incidents", OK, OK, OK),
     "/api/v1/robot": ("GET", "/api/v1/robot?days=3", OK, OK, OK),
+    "/api/v1/compare": ("GET", "/api/v1/compare?a=test:{test}&b=test:{test}", 400, 400, 400),
     "/api/v1/whoami": ("GET", "/api/v1/whoami", OK, OK, OK),
 }
 
