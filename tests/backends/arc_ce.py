@@ -54,6 +54,7 @@ helperlog = {root}/log/job.helper.errors
 pidfile = {root}/run/arched-arex.pid
 tmpdir = {root}/tmp
 wakeupperiod = 5
+{arex_options}
 
 [arex/ws]
 wsurl = https://localhost:{port}/arex
@@ -78,8 +79,9 @@ SLURM_LRMS = "lrms = slurm\nslurm_bin_path = /usr/bin\nslurm_wakeupperiod = 2\ns
 class ArcCE:
     """One CE. `endpoint`, `ca_dir`, `user_cert`, `user_key` once started."""
 
-    def __init__(self, lrms: str = "fork"):
+    def __init__(self, lrms: str = "fork", arex_options: str = ""):
         self.lrms = lrms
+        self.arex_options = arex_options  # more lines of arc.conf's [arex] block
         self.queue = "debug" if lrms == "slurm" else "fork"
         self.root = tempfile.mkdtemp(prefix="hc-arc-")
         os.chmod(self.root, 0o755)  # jobs run as nobody inside it
@@ -128,7 +130,7 @@ class ArcCE:
         lrms = SLURM_LRMS if self.lrms == "slurm" else "lrms = fork"
         with open(os.path.join(self.root, "arc.conf"), "w") as handle:
             handle.write(ARC_CONF.format(root=self.root, dn=USER_DN, lrms=lrms, port=self.port,
-                                         queue=self.queue))
+                                         queue=self.queue, arex_options=self.arex_options))
         self._run(["/usr/lib/arc/arc-config-check", "--config",
                    os.path.join(self.root, "arc.conf"), "--skip-warnings"])
         # The packaged front end listens on every interface: bind it to 127.0.0.1.
@@ -217,7 +219,10 @@ def arc_ce(lrms: str = "fork") -> ArcCE:
             require("ARC", "the test CE runs A-REX as root (it maps jobs to nobody)")
         if lrms == "slurm":
             from tests.backends.slurm_cluster import slurm_cluster
-            slurm_cluster()  # sets SLURM_CONF, inherited by A-REX's batch scripts
+            cluster = slurm_cluster()  # sets SLURM_CONF, inherited by A-REX's batch scripts
+            # A-REX runs sbatch as the mapped user (nobody): it must read slurm.conf.
+            os.chmod(cluster.root, 0o711)
+            os.chmod(cluster.conf, 0o644)
         _ces[lrms] = ArcCE(lrms).start()
         atexit.register(stop_ces)
     return _ces[lrms]
