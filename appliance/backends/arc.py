@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 
 from appliance import gridcert
-from appliance.backends import arcrest
+from appliance.backends import arcrest, runtimes
 from appliance.backends.base import (
     Backend,
     BackendError,
@@ -35,7 +35,9 @@ JOB_FILE = "arc-job.json"      # {"id": CE job id, "metrics": file name}, right 
 FINAL_FILE = "arc-final.json"  # what the CE said when the job ended
 DEFAULTS = {"endpoint": None, "queue": None, "credential": None, "proxy_file": None,
             "ca_dir": "/etc/grid-security/certificates", "poll_interval": 10.0,
-            "http_timeout": 60.0, "session_lifetime": 86400, "jobs_per_request": 200}
+            "http_timeout": 60.0, "session_lifetime": 86400, "jobs_per_request": 200,
+            # A CE's jobs run as its mapped account: rootless, so no `user` of ours.
+            **runtimes.SETTINGS, "user": None}
 # A delegation is replaced this long before the proxy it was made from ends.
 DELEGATION_MARGIN = 600.0
 
@@ -71,6 +73,7 @@ class ArcBackend(Backend):
         check_number(merged, "http_timeout", 1, 3600)
         check_number(merged, "session_lifetime", 600)
         check_number(merged, "jobs_per_request", 1, 1000)
+        runtimes.validate(merged)
         return merged
 
     # -- credential and delegation ------------------------------------------
@@ -132,8 +135,8 @@ class ArcBackend(Backend):
 
     def _submit_chunk(self, specs: list[JobSpec], delegation: str) -> list:
         names = [os.path.relpath(s.metrics_file, s.work_dir) for s in specs]
-        descriptions = [arcrest.xrsl(s, n, self.settings["queue"], delegation,
-                                     int(self.settings["session_lifetime"]))
+        descriptions = [arcrest.xrsl(s, self._script(s, n), self.settings["queue"],
+                                     delegation, int(self.settings["session_lifetime"]))
                         for s, n in zip(specs, names, strict=True)]
         answers = self.client.submit(arcrest.many(descriptions))
         if len(answers) != len(specs):
@@ -150,13 +153,24 @@ class ArcBackend(Backend):
                     f"{answer.get('reason', '')}".strip()))
         return outcomes
 
+    def _script(self, spec: JobSpec, metrics_name: str) -> str:
+        """The job's script; with an image and a runtime, the payload runs in the
+        image with the session folder (where the job runs on the worker) as the
+        only mount."""
+        if not (spec.image and self.settings["container_runtime"]):
+            return arcrest.job_script(spec, metrics_name)
+        runtimes.note_image(spec)
+        lines = runtimes.PRIVATE_HOME + runtimes.payload_lines(spec, self.settings,
+                                                               folder='"$HC_JOB_DIR"')
+        return arcrest.job_script(spec, metrics_name, lines)
+
     def poll(self, jobs: Mapping[str, str]) -> dict[str, JobStatus]:
         statuses: dict[str, JobStatus] = {}
         asking = {}
         for backend_id, folder in jobs.items():
             known = arcrest.read_json(os.path.join(folder, FINAL_FILE))
             if known is not None:
-                statuses[backend_id] = _from_record(known)
+                statuses[backend_id] = runtimes.record_outcome(_from_record(known), folder)
             else:
                 asking[backend_id] = folder
         ids = list(asking) + [i for i in self._killed if i not in asking]
@@ -206,7 +220,7 @@ class ArcBackend(Backend):
         if state != "FINISHED":
             record["reason"] = self._diagnose(backend_id, state)
         arcrest.write_json(os.path.join(folder, FINAL_FILE), record)
-        return _from_record(record)
+        return runtimes.record_outcome(_from_record(record), folder)
 
     def _diagnose(self, backend_id: str, state: str) -> str:
         failed = (self.client.text(f"/jobs/{backend_id}/diagnose/failed") or "").strip()

@@ -121,10 +121,10 @@ def quote(text: str) -> str:
     return '"' + str(text).replace('"', '""') + '"'
 
 
-def job_script(spec: JobSpec, metrics_name: str) -> str:
+def job_script(spec: JobSpec, metrics_name: str, payload: str | None = None) -> str:
     """The payload as one `sh -c` script: the template's environment exported
     (A-REX's own environment= loses quotes), the job folder being the session
-    folder on the CE."""
+    folder on the CE; `payload` replaces the bare command (a container runtime)."""
     # X509_USER_PROXY: A-REX gives the job the proxy delegated to it (a path on our
     # side would mean nothing there).
     environment = {k: v for k, v in spec.payload_environment().items()
@@ -132,17 +132,18 @@ def job_script(spec: JobSpec, metrics_name: str) -> str:
     exports = "".join(f"export {name}={shlex.quote(value)}\n"
                       for name, value in environment.items())
     return (f'export HC_JOB_DIR="$PWD" HC_METRICS_FILE="$PWD/{metrics_name}"\n'
-            f"{exports}{spec.command}\n")
+            f"{exports}{payload or spec.command + chr(10)}")
 
 
-def xrsl(spec: JobSpec, metrics_name: str, queue: str, delegation: str,
+def xrsl(spec: JobSpec, script: str, queue: str, delegation: str,
          lifetime: int, name_prefix: str = "hc-job") -> str:
-    """One job's description. Output files must be declared, else A-REX deletes
-    them: "/" keeps the whole session folder for us to fetch."""
+    """One job's description, running `script` (job_script). Output files must
+    be declared, else A-REX deletes them: "/" keeps the whole session folder for
+    us to fetch."""
     outputs = '("/" "")'
     walltime = max(1, (spec.timeout + 59) // 60)
     # A-REX turns newlines of arguments into spaces: the script travels in base64.
-    encoded = base64.b64encode(job_script(spec, metrics_name).encode()).decode()
+    encoded = base64.b64encode(script.encode()).decode()
     unpack = f"echo {encoded} | base64 -d > {SCRIPT_FILE} && exec /bin/sh {SCRIPT_FILE}"
     return (f'&(executable="/bin/sh")(arguments="-c" {quote(unpack)})'
             f'(stdout="stdout")(stderr="stderr")(outputfiles={outputs})'

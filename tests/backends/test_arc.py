@@ -50,10 +50,27 @@ def test_diag_files_give_exit_code_times_and_cpu():
 
 def test_xrsl_quotes_and_many_jobs_in_one_description(tmp_path):
     spec = make_spec(tmp_path, 'echo "a" \'b\'\nexit 0')
-    one = arcrest.xrsl(spec, "metrics.json", 'q"x', "d1", 3600)
+    one = arcrest.xrsl(spec, arcrest.job_script(spec, "metrics.json"), 'q"x', "d1", 3600)
     assert '(queue="q""x")' in one and '(outputfiles=("/" ""))' in one
     assert one.count("(&") == 0 and one.startswith("&")
     assert arcrest.many([one, one]).startswith("+(&") and arcrest.many([one]) == one
+
+
+def test_an_image_runs_in_the_session_folder_never_the_agents_job_folder(tmp_path):
+    import subprocess
+    backend = make_backend("arc", {"endpoint": "https://ce/arex", "queue": "q",
+                                   "proxy_file": "/p", "container_runtime": "podman"})
+    spec = make_spec(tmp_path, "echo hi", image="127.0.0.1:5000/a/b@sha256:" + "c" * 64)
+    script = backend._script(spec, "metrics.json")
+    assert '-v "$HC_JOB_DIR":"$HC_JOB_DIR" -w "$HC_JOB_DIR"' in script
+    assert spec.work_dir not in script, "the agent's folder means nothing on the worker"
+    assert "--network=none --cap-drop=all" in script and "--user" not in script
+    assert 'export HOME="${TMPDIR:-/tmp}/hc-home-$(id -u)"' in script
+    assert subprocess.run(["sh", "-n", "-c", script]).returncode == 0
+    with open(os.path.join(spec.work_dir, "image")) as handle:
+        assert handle.read() == spec.image
+    plain = backend._script(make_spec(tmp_path, "echo hi"), "metrics.json")
+    assert "podman" not in plain, "without an image the command runs as it is"
 
 
 @pytest.mark.parametrize("settings, message", [
