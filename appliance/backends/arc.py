@@ -90,19 +90,24 @@ class ArcBackend(Backend):
     def _delegation_id(self) -> str:
         """The current delegation, made anew when our proxy changed or nears its end."""
         path = self.proxy_file()
+        now = time.time()
         try:
             mtime = os.stat(path).st_mtime
+        except OSError as error:
+            raise BackendError(f"cannot use the proxy: {error}") from None
+        current = self._delegation
+        # Checked before reading the proxy: loading its key costs tens of ms, more
+        # than the rest of a small batch.
+        if current and current[1] == mtime and current[2] - DELEGATION_MARGIN > now:
+            return current[0]
+        try:
             with open(path, "rb") as handle:
                 identity = gridcert.load_identity(handle.read())
         except (OSError, gridcert.CertificateError) as error:
             raise BackendError(f"cannot use the proxy: {error}") from None
-        now = time.time()
         expiry = gridcert.not_after(identity.certificate)
         if expiry <= now:
             raise BackendError("the proxy has expired")
-        current = self._delegation
-        if current and current[1] == mtime and current[2] - DELEGATION_MARGIN > now:
-            return current[0]
         self.client.use_proxy(path)
         answer = self.client.call("POST", "/delegations?action=new")
         location = answer.headers.get("Location", "").rstrip("/")

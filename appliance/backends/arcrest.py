@@ -221,9 +221,14 @@ def _as_list(value) -> list:
 
 
 def write_json(path: str, value: dict) -> None:
+    """Written whole under a temporary name, then renamed: a reader sees all or
+    nothing. Plain os calls: one per submitted job, on the submission's path."""
     temporary = path + ".tmp"
-    with open(temporary, "w") as handle:
-        json.dump(value, handle)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(descriptor, json.dumps(value).encode())
+    finally:
+        os.close(descriptor)
     os.replace(temporary, path)
 
 
