@@ -83,6 +83,31 @@ def test_a_stress_test_over_arex_on_slurm_survives_a_killed_submit_agent(applian
     wait_for(lambda: not subprocess.run(["squeue", "-h"], capture_output=True,
                                         text=True).stdout.strip(), 60, what="Slurm empty")
     assert _ce_state(backend, done[0].backend_id) == "GONE", "cleaned once fetched"
+    _no_secret_anywhere(appliance)
+
+
+def _no_secret_anywhere(appliance) -> None:
+    """Nothing of the key or the proxies in the work area, the agents' logs or what
+    the CLI prints about the credential and the site."""
+    secrets_dir = os.path.join(appliance.data_dir, "secrets", "robot")
+    secrets = []
+    for name in ("key.pem", "proxy.pem"):
+        with open(os.path.join(secrets_dir, name)) as handle:
+            secrets += [line for line in handle.read().splitlines()
+                        if len(line) > 40 and "-----" not in line]
+    assert len(secrets) > 20
+    texts = [appliance.hc(*argv).stdout for argv in (
+        ("credential", "show", "robot"), ("credential", "list"), ("site", "list"))]
+    for folder in (appliance.work_dir, appliance.data_dir):
+        for path, _, files in os.walk(folder):
+            if path.startswith(os.path.join(appliance.data_dir, "secrets")):
+                continue
+            for file in files:
+                if not file.endswith((".sqlite", ".sqlite-wal", ".sqlite-shm")):
+                    with open(os.path.join(path, file), errors="replace") as handle:
+                        texts.append(handle.read())
+    everything = "\n".join(texts)
+    assert not [line for line in secrets if line in everything]
 
 
 def _ce_state(backend, backend_id: str) -> str:
