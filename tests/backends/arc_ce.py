@@ -245,12 +245,10 @@ class ArcCase(Case):
 
 
 if __name__ == "__main__":
-    ce = ArcCE(sys.argv[1] if len(sys.argv) > 1 else "fork").start()
+    ce = arc_ce(sys.argv[1] if len(sys.argv) > 1 else "fork")  # stopped at exit
     print(f"A-REX up in {ce.startup_seconds:.1f} s; files in {ce.root}")
     print(json.dumps(ce.site_settings(), indent=2))
-    try:
+    if os.environ.get("SLURM_CONF"):
+        print(f"SLURM_CONF={os.environ['SLURM_CONF']}")
+    with contextlib.suppress(KeyboardInterrupt):
         signal.pause()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        ce.stop()
