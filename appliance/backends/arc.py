@@ -40,6 +40,8 @@ DEFAULTS = {"endpoint": None, "queue": None, "credential": None, "proxy_file": N
             **runtimes.SETTINGS, "user": None}
 # A delegation is replaced this long before the proxy it was made from ends.
 DELEGATION_MARGIN = 600.0
+# Seconds the CE's list of job names serves recoveries (a pass recovers many jobs).
+NAMES_FRESH = 30.0
 
 
 class ArcBackend(Backend):
@@ -53,6 +55,7 @@ class ArcBackend(Backend):
                                      self.settings["http_timeout"])
         self._delegation: tuple[str, float, float] | None = None  # id, proxy mtime, expiry
         self._killed: set[str] = set()  # to clean once the CE shows them ended
+        self._names: tuple[float, dict[str, str]] | None = None  # for recover
 
     @classmethod
     def validate_settings(cls, settings):
@@ -263,8 +266,16 @@ class ArcBackend(Backend):
         return found
 
     def recover(self, job_dir: str) -> str | None:
+        """By the id file; else (the agent died between the CE's answer and the file)
+        by the job's name among the CE's jobs, asked once for a recovery pass."""
         job = arcrest.read_json(os.path.join(job_dir, JOB_FILE))
-        return job.get("id") if job else None
+        if job and job.get("id"):
+            return job["id"]
+        now = time.monotonic()
+        if self._names is None or now - self._names[0] > NAMES_FRESH:
+            self.client.use_proxy(self.proxy_file())
+            self._names = (now, self.client.names())
+        return self._names[1].get(arcrest.job_name(job_dir))
 
     def close(self) -> None:
         self.client.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 import json
 import os
 import shlex
@@ -82,6 +83,18 @@ class Client:
                 handle.write(chunk)
         return True
 
+    def names(self) -> dict[str, str]:
+        """{job name: CE id} of every job the CE holds for us."""
+        ids = [job["id"] for job in job_list(self.call("GET", "/jobs", headers=JSON))
+               if job.get("id")]
+        names = {}
+        for start in range(0, len(ids), 500):
+            for answer in self.jobs_action("info", ids[start:start + 500]):
+                activity = (answer.get("info_document") or {}).get("ComputingActivity") or {}
+                if isinstance(activity, dict) and activity.get("Name"):
+                    names[str(activity["Name"])] = answer.get("id")
+        return names
+
     def session_files(self, job: str) -> list[str]:
         """Paths of the files in a job's session folder (sub-folders included)."""
         found: list[str] = []
@@ -135,8 +148,16 @@ def job_script(spec: JobSpec, metrics_name: str, payload: str | None = None) -> 
             f"{exports}{payload or spec.command + chr(10)}")
 
 
-def xrsl(spec: JobSpec, script: str, queue: str, delegation: str,
-         lifetime: int, name_prefix: str = "hc-job") -> str:
+def job_name(work_dir: str) -> str:
+    """The name a job has at the CE: its folder's name and a hash of the folder's
+    path, so that a job whose id never reached its folder is found again by name,
+    and not confused with another instance's job of the same number."""
+    folder = os.path.normpath(work_dir)
+    digest = hashlib.sha256(folder.encode()).hexdigest()[:12]
+    return f"hc-{os.path.basename(folder)}-{digest}"
+
+
+def xrsl(spec: JobSpec, script: str, queue: str, delegation: str, lifetime: int) -> str:
     """One job's description, running `script` (job_script). Output files must
     be declared, else A-REX deletes them: "/" keeps the whole session folder for
     us to fetch."""
@@ -147,7 +168,7 @@ def xrsl(spec: JobSpec, script: str, queue: str, delegation: str,
     unpack = f"echo {encoded} | base64 -d > {SCRIPT_FILE} && exec /bin/sh {SCRIPT_FILE}"
     return (f'&(executable="/bin/sh")(arguments="-c" {quote(unpack)})'
             f'(stdout="stdout")(stderr="stderr")(outputfiles={outputs})'
-            f'(jobname={quote(f"{name_prefix}-{spec.job_id}")})(queue={quote(queue)})'
+            f'(jobname={quote(job_name(spec.work_dir))})(queue={quote(queue)})'
             f'(walltime="{walltime}")(lifetime="{lifetime}")'
             f'(delegationid={quote(delegation)})')
 

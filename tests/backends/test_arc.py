@@ -100,6 +100,19 @@ def robot(db, settings, monkeypatch):
     return ce
 
 
+def test_a_job_whose_id_never_reached_its_folder_is_found_by_its_name(tmp_path):
+    ce = arc_ce("fork")
+    backend = make_backend("arc", ce.site_settings())
+    spec = make_spec(tmp_path, "sleep 60")
+    backend_id = backend.submit(spec)
+    os.remove(os.path.join(spec.work_dir, "arc-job.json"))  # as if killed right then
+    never = make_spec(tmp_path, "true")
+    successor = make_backend("arc", ce.site_settings())
+    assert successor.recover(spec.work_dir) == backend_id
+    assert successor.recover(never.work_dir) is None
+    successor.kill({backend_id: spec.work_dir})
+
+
 def test_our_proxy_passes_the_ces_site_check_and_an_expired_one_fails_it(robot):
     site = make_site("arc-ce", backend="arc", **robot.site_settings(proxy_file=None,
                                                                     credential="robot"))
