@@ -15,6 +15,7 @@ from tests.backend_cases import make_spec, wait_final
 from tests.backends.arc_ce import arc_ce
 from tests.backends.podman_case import PODMAN_OPTIONS, ensure_podman
 
+pytestmark = pytest.mark.slow  # a CE job through A-REX's fork batch system and podman
 _names = itertools.count(1)
 # Who the payload is on the host, its network, what it sees around its folder.
 PROBE = ('cat /marker; echo ==; cat /proc/self/uid_map; echo ==; ls /sys/class/net; echo ==; '
