@@ -77,18 +77,15 @@ def payload_lines(spec: JobSpec, settings: dict, folder: str | None = None) -> s
     return _podman(spec, settings, folder)
 
 
-# Rootless runtimes need a HOME and a runtime folder of their own; a grid job's
-# account (a CE's mapped user) often has no usable HOME, or inherits someone else's.
+# Rootless runtimes need a HOME (image storage, configuration) and a runtime
+# folder of their own, one per account on a worker so that its jobs share pulls.
+# Never the job's folder: on a CE that is often HOME, and it is fetched back whole.
 PRIVATE_HOME = (
     'hc_private() { [ -d "$1" ] && [ -O "$1" ] || { mkdir -p -m 700 "$1" && [ -O "$1" ]; }; }\n'
-    'if ! { [ -n "$HOME" ] && [ -w "$HOME" ] && [ -O "$HOME" ]; }; then\n'
-    '  export HOME="${TMPDIR:-/tmp}/hc-home-$(id -u)"\n'
-    '  hc_private "$HOME" || { echo "no private HOME for the container runtime" >&2; exit 125; }\n'
-    'fi\n'
-    'if ! { [ -n "$XDG_RUNTIME_DIR" ] && [ -O "$XDG_RUNTIME_DIR" ]; }; then\n'
-    '  export XDG_RUNTIME_DIR="$HOME/.hc-run"\n'
-    '  hc_private "$XDG_RUNTIME_DIR" || exit 125\n'
-    'fi\n')
+    f'export HOME="{LOCK_FOLDER}/hc-home-$(id -u)"\n'
+    'export XDG_RUNTIME_DIR="$HOME/.run"\n'
+    'hc_private "$HOME" && hc_private "$XDG_RUNTIME_DIR" || '
+    '{ echo "no private HOME for the container runtime" >&2; exit 125; }\n')
 
 
 def record_outcome(status: JobStatus, folder: str) -> JobStatus:

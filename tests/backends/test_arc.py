@@ -65,7 +65,7 @@ def test_an_image_runs_in_the_session_folder_never_the_agents_job_folder(tmp_pat
     assert '-v "$HC_JOB_DIR":"$HC_JOB_DIR" -w "$HC_JOB_DIR"' in script
     assert spec.work_dir not in script, "the agent's folder means nothing on the worker"
     assert "--network=none --cap-drop=all" in script and "--user" not in script
-    assert 'export HOME="${TMPDIR:-/tmp}/hc-home-$(id -u)"' in script
+    assert 'export HOME="/tmp/hc-home-$(id -u)"' in script, "never the session folder"
     assert subprocess.run(["sh", "-n", "-c", script]).returncode == 0
     with open(os.path.join(spec.work_dir, "image")) as handle:
         assert handle.read() == spec.image

@@ -55,6 +55,8 @@ def test_an_arc_job_runs_its_image_with_only_its_session_folder(ce, tmp_path, re
     assert folder.strip().endswith(f"/{backend_id}"), "it runs in the session folder"
     with open(spec.metrics_file) as handle:
         assert handle.read() == '{"n": 3}'
+    fetched = set(os.listdir(spec.work_dir))
+    assert not fetched & {".local", ".config", ".run"}, "the runtime's storage stays on the worker"
 
 
 def test_a_missing_image_fails_the_arc_job_with_the_registrys_reason(ce, tmp_path, registry,
