@@ -90,8 +90,35 @@ class ArcBackend(Backend):
         except credentials.CredentialError as error:
             raise BackendError(str(error)) from None
 
-    def _delegation_id(self) -> str:
-        """The current delegation, made anew when our proxy changed or nears its end."""
+    def _token(self) -> str | None:
+        """The bearer token when the site's credential is a token (else None): sent
+        as `Authorization: Bearer`, no client certificate, no delegation."""
+        if not self.settings["credential"]:
+            return None
+        from appliance import credentials
+        try:
+            if credentials.get(self.settings["credential"]).kind != credentials.TOKEN:
+                return None
+            with open(credentials.payload_file(self.settings["credential"])) as handle:
+                return handle.read().strip()
+        except (credentials.CredentialError, OSError) as error:
+            raise BackendError(f"cannot use the token: {error}") from None
+
+    def _authenticate(self) -> None:
+        """The client presents the site's credential: its token, or its proxy."""
+        token = self._token()
+        if token is not None:
+            self.client.use_token(token)
+        else:
+            self.client.use_proxy(self.proxy_file())
+
+    def _delegation_id(self) -> str | None:
+        """The current delegation, made anew when our proxy changed or nears its end;
+        None with a token (jobs get no proxy then)."""
+        token = self._token()
+        if token is not None:
+            self.client.use_token(token)
+            return None
         path = self.proxy_file()
         now = time.time()
         try:
@@ -102,6 +129,7 @@ class ArcBackend(Backend):
         # Checked before reading the proxy: loading its key costs tens of ms, more
         # than the rest of a small batch.
         if current and current[1] == mtime and current[2] - DELEGATION_MARGIN > now:
+            self.client.use_proxy(path)
             return current[0]
         try:
             with open(path, "rb") as handle:
@@ -141,7 +169,7 @@ class ArcBackend(Backend):
             outcomes += self._submit_chunk(specs[start:start + size], delegation)
         return outcomes
 
-    def _submit_chunk(self, specs: list[JobSpec], delegation: str) -> list:
+    def _submit_chunk(self, specs: list[JobSpec], delegation: str | None) -> list:
         names = [os.path.relpath(s.metrics_file, s.work_dir) for s in specs]
         descriptions = [arcrest.xrsl(s, self._script(s, n), self.settings["queue"],
                                      delegation, int(self.settings["session_lifetime"]))
@@ -184,7 +212,7 @@ class ArcBackend(Backend):
         ids = list(asking) + [i for i in self._killed if i not in asking]
         if not ids:
             return statuses
-        self.client.use_proxy(self.proxy_file())
+        self._authenticate()
         ended, cleanable = [], []
         for answer in self.client.jobs_action("status", ids):
             backend_id = answer.get("id")
@@ -244,7 +272,7 @@ class ArcBackend(Backend):
     def kill(self, jobs: Mapping[str, str]) -> None:
         if not jobs:
             return
-        self.client.use_proxy(self.proxy_file())
+        self._authenticate()
         for answer in self.client.jobs_action("kill", list(jobs)):
             code = str(answer.get("status-code"))
             if code.startswith("2") or code == "404":
@@ -254,7 +282,7 @@ class ArcBackend(Backend):
                                    f"{answer.get('reason', '')}")
 
     def check(self) -> str:
-        self.client.use_proxy(self.proxy_file())
+        self._authenticate()
         answer = self.client.call("GET", "/info", headers=arcrest.JSON)
         try:
             info = answer.json()
@@ -273,7 +301,7 @@ class ArcBackend(Backend):
             return job["id"]
         now = time.monotonic()
         if self._names is None or now - self._names[0] > NAMES_FRESH:
-            self.client.use_proxy(self.proxy_file())
+            self._authenticate()
             self._names = (now, self.client.names())
         return self._names[1].get(arcrest.job_name(job_dir))
 

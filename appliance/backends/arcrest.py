@@ -43,7 +43,13 @@ class Client:
         self.timeout = timeout
 
     def use_proxy(self, proxy_file: str) -> None:
+        self.session.headers.pop("Authorization", None)
         self.session.cert = proxy_file
+
+    def use_token(self, token: str) -> None:
+        """A WLCG bearer token instead of a client certificate (A-REX's [authtokens])."""
+        self.session.cert = None
+        self.session.headers["Authorization"] = f"Bearer {token}"
 
     def call(self, method: str, path: str, expect=(200, 201), **options) -> requests.Response:
         try:
@@ -157,7 +163,8 @@ def job_name(work_dir: str) -> str:
     return f"hc-{os.path.basename(folder)}-{digest}"
 
 
-def xrsl(spec: JobSpec, script: str, queue: str, delegation: str, lifetime: int) -> str:
+def xrsl(spec: JobSpec, script: str, queue: str, delegation: str | None,
+         lifetime: int) -> str:
     """One job's description, running `script` (job_script). Output files must
     be declared, else A-REX deletes them: "/" keeps the whole session folder for
     us to fetch."""
@@ -170,7 +177,7 @@ def xrsl(spec: JobSpec, script: str, queue: str, delegation: str, lifetime: int)
             f'(stdout="stdout")(stderr="stderr")(outputfiles={outputs})'
             f'(jobname={quote(job_name(spec.work_dir))})(queue={quote(queue)})'
             f'(walltime="{walltime}")(lifetime="{lifetime}")'
-            f'(delegationid={quote(delegation)})')
+            + (f'(delegationid={quote(delegation)})' if delegation else ""))
 
 
 def many(descriptions: list[str]) -> str:

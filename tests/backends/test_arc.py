@@ -11,10 +11,10 @@ import pytest
 
 from appliance import credentials, sitecheck
 from appliance.agents.submit import SubmitAgent
-from appliance.backends import SettingsError, arcrest, make_backend
+from appliance.backends import BackendError, SettingsError, arcrest, make_backend
 from appliance.models import Job, TestLog
 from appliance.states import JOB_FINAL, JobState
-from tests.backend_cases import make_spec
+from tests.backend_cases import make_spec, wait_final
 from tests.backends.arc_ce import arc_ce
 from tests.factories import make_running_test, make_site, make_template
 
@@ -121,6 +121,30 @@ def test_our_proxy_passes_the_ces_site_check_and_an_expired_one_fails_it(robot):
     assert "queue fork production" in message and "credential robot: valid until" in message
     ok, message = sitecheck.check(site, now=time.time() + 3600)
     assert not ok and "credential robot: proxy expired or about to" in message
+
+
+@pytest.mark.slow
+def test_a_token_credential_reaches_the_ce_as_a_bearer_token(db, settings, monkeypatch,
+                                                             tmp_path):
+    """No certificate, no delegation: A-REX checks the token with its issuer's keys."""
+    from tests.backends.arc_ce import arc_token_ce
+    ce, issuer = arc_token_ce()
+    monkeypatch.setenv("HC_SECRETS_DIR", settings.secrets_dir)
+    credentials.add_token("wlcg", issuer.token(), time.time(), "tester", settings.secrets_dir)
+    backend = make_backend("arc", ce.site_settings(proxy_file=None, credential="wlcg"))
+    assert "queue fork production" in backend.check()
+    spec = make_spec(tmp_path, 'echo "token job"')
+    backend_id = backend.submit(spec)
+    assert backend.client.session.cert is None
+    assert wait_final(backend, {backend_id: spec.work_dir}, timeout=120)[
+        backend_id].state is JobState.COMPLETED
+    with open(os.path.join(spec.work_dir, "stdout")) as handle:
+        assert handle.read() == "token job\n"
+    forged = issuer.token()[:-8] + "AAAAAAAA"
+    credentials.renew("wlcg", time.time(), "tester", settings.secrets_dir, token=forged)
+    with pytest.raises(BackendError, match="403"):
+        make_backend("arc", ce.site_settings(proxy_file=None, credential="wlcg")).submit(
+            make_spec(tmp_path, "true"))
 
 
 @pytest.mark.slow
