@@ -29,6 +29,7 @@ PROXY_LIFETIME = 12 * 3600.0  # s: lifetime of each proxy made
 RENEW_FRACTION = 0.5          # share of a proxy's lifetime used before it is renewed
 WARN_BEFORE = 7 * 86400.0     # s: warn this long before the certificate or token ends
 REFUSE_BEFORE = 60.0          # s: a proxy or token with less left is not used
+CREDENTIAL_EVENT = "credential"  # the kind of site event a credential's change makes
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
@@ -250,6 +251,33 @@ def warn_tests(now: float, noted: set[tuple]) -> int:
                 add_log(test_id, state.message, Severity.WARNING, "server", at=now)
                 added += 1
     return added
+
+
+def announce_to_sites(now: float, actor: str = "server") -> int:
+    """A site event (delivered to the webhooks) for each site whose credential
+    changed level: ok, warning, expired and back. The last event of each site
+    and credential is the memory, so a restarted server says nothing twice.
+    Returns the events recorded."""
+    from appliance.db import database
+    from appliance.health import events
+    from appliance.models import SiteEvent
+    recorded = 0
+    for row in Credential.select().order_by(Credential.name):
+        state = health(row, now)
+        prefix = f"credential {row.name} "
+        for site in Site.select().where(Site.name.in_(sites_using(row.name))):
+            last = (SiteEvent.select(SiteEvent.rule)
+                    .where(SiteEvent.site == site.id, SiteEvent.kind == CREDENTIAL_EVENT,
+                           SiteEvent.rule.startswith(prefix))
+                    .order_by(SiteEvent.at.desc(), SiteEvent.id.desc()).first())
+            was = last.rule.removeprefix(prefix) if last else "ok"
+            if was == state.level:
+                continue
+            with database.atomic():
+                events.record(site.id, CREDENTIAL_EVENT, site.status, site.status, actor, now,
+                              rule=prefix + state.level, reason=state.message)
+            recorded += 1
+    return recorded
 
 
 def site_credential(site: Site) -> str | None:

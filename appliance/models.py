@@ -237,7 +237,7 @@ class SiteEvent(BaseModel):
     """A change of a site's status or of its automation settings, with why."""
     site = pw.ForeignKeyField(Site, backref="events", on_delete="CASCADE")
     at = pw.DoubleField()
-    kind = pw.CharField(max_length=16)  # status, pin, unpin, opt-out, opt-in
+    kind = pw.CharField(max_length=16)  # status, pin, unpin, opt-out, opt-in, credential
     old_status = pw.CharField(max_length=16)
     new_status = pw.CharField(max_length=16)
     rule = pw.CharField(max_length=128, default="")

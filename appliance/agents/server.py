@@ -104,6 +104,7 @@ class ServerAgent:
         that is about to end (once per credential and state)."""
         credentials.renew_due(now, ACTOR, self.config.secrets_dir)
         credentials.warn_tests(now, self._credential_notes)
+        credentials.announce_to_sites(now, ACTOR)
 
     def create_functional_tests(self, now: float) -> list[Test]:
         """A new test for every active functional template that has no live one."""

@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 
 from appliance import gridcert
-from appliance.backends import arcrest
+from appliance.backends import arcrest, runtimes
 from appliance.backends.base import (
     Backend,
     BackendError,
@@ -28,6 +28,7 @@ from appliance.backends.base import (
     SettingsError,
     check_number,
     merge_settings,
+    refuse_missing_runtime,
 )
 from appliance.states import JobState
 
@@ -35,9 +36,13 @@ JOB_FILE = "arc-job.json"      # {"id": CE job id, "metrics": file name}, right 
 FINAL_FILE = "arc-final.json"  # what the CE said when the job ended
 DEFAULTS = {"endpoint": None, "queue": None, "credential": None, "proxy_file": None,
             "ca_dir": "/etc/grid-security/certificates", "poll_interval": 10.0,
-            "http_timeout": 60.0, "session_lifetime": 86400, "jobs_per_request": 200}
+            "http_timeout": 60.0, "session_lifetime": 86400, "jobs_per_request": 200,
+            # A CE's jobs run as its mapped account: rootless, so no `user` of ours.
+            **runtimes.SETTINGS, "user": None}
 # A delegation is replaced this long before the proxy it was made from ends.
 DELEGATION_MARGIN = 600.0
+# Seconds the CE's list of job names serves recoveries (a pass recovers many jobs).
+NAMES_FRESH = 30.0
 
 
 class ArcBackend(Backend):
@@ -51,6 +56,7 @@ class ArcBackend(Backend):
                                      self.settings["http_timeout"])
         self._delegation: tuple[str, float, float] | None = None  # id, proxy mtime, expiry
         self._killed: set[str] = set()  # to clean once the CE shows them ended
+        self._names: tuple[float, dict[str, str]] | None = None  # for recover
 
     @classmethod
     def validate_settings(cls, settings):
@@ -71,6 +77,7 @@ class ArcBackend(Backend):
         check_number(merged, "http_timeout", 1, 3600)
         check_number(merged, "session_lifetime", 600)
         check_number(merged, "jobs_per_request", 1, 1000)
+        runtimes.validate(merged)
         return merged
 
     # -- credential and delegation ------------------------------------------
@@ -84,22 +91,55 @@ class ArcBackend(Backend):
         except credentials.CredentialError as error:
             raise BackendError(str(error)) from None
 
-    def _delegation_id(self) -> str:
-        """The current delegation, made anew when our proxy changed or nears its end."""
+    def _token(self) -> str | None:
+        """The bearer token when the site's credential is a token (else None): sent
+        as `Authorization: Bearer`, no client certificate, no delegation."""
+        if not self.settings["credential"]:
+            return None
+        from appliance import credentials
+        try:
+            if credentials.get(self.settings["credential"]).kind != credentials.TOKEN:
+                return None
+            with open(credentials.payload_file(self.settings["credential"])) as handle:
+                return handle.read().strip()
+        except (credentials.CredentialError, OSError) as error:
+            raise BackendError(f"cannot use the token: {error}") from None
+
+    def _authenticate(self) -> None:
+        """The client presents the site's credential: its token, or its proxy."""
+        token = self._token()
+        if token is not None:
+            self.client.use_token(token)
+        else:
+            self.client.use_proxy(self.proxy_file())
+
+    def _delegation_id(self) -> str | None:
+        """The current delegation, made anew when our proxy changed or nears its end;
+        None with a token (jobs get no proxy then)."""
+        token = self._token()
+        if token is not None:
+            self.client.use_token(token)
+            return None
         path = self.proxy_file()
+        now = time.time()
         try:
             mtime = os.stat(path).st_mtime
+        except OSError as error:
+            raise BackendError(f"cannot use the proxy: {error}") from None
+        current = self._delegation
+        # Checked before reading the proxy: loading its key costs tens of ms, more
+        # than the rest of a small batch.
+        if current and current[1] == mtime and current[2] - DELEGATION_MARGIN > now:
+            self.client.use_proxy(path)
+            return current[0]
+        try:
             with open(path, "rb") as handle:
                 identity = gridcert.load_identity(handle.read())
         except (OSError, gridcert.CertificateError) as error:
             raise BackendError(f"cannot use the proxy: {error}") from None
-        now = time.time()
         expiry = gridcert.not_after(identity.certificate)
         if expiry <= now:
             raise BackendError("the proxy has expired")
-        current = self._delegation
-        if current and current[1] == mtime and current[2] - DELEGATION_MARGIN > now:
-            return current[0]
         self.client.use_proxy(path)
         answer = self.client.call("POST", "/delegations?action=new")
         location = answer.headers.get("Location", "").rstrip("/")
@@ -113,6 +153,10 @@ class ArcBackend(Backend):
 
     # -- the contract ------------------------------------------------------
 
+    @classmethod
+    def image_refusal(cls, settings):
+        return runtimes.image_refusal(settings)
+
     def submit(self, spec: JobSpec) -> str:
         outcome = self.submit_many([spec])[0]
         if isinstance(outcome, BackendError):
@@ -121,19 +165,27 @@ class ArcBackend(Backend):
 
     def submit_many(self, specs: list[JobSpec]) -> list[str | BackendError]:
         """One request per `jobs_per_request` jobs; an id or the CE's refusal per job."""
-        if not specs:
-            return []
+        refused: dict[int, BackendError] = {}
+        for n, spec in enumerate(specs):
+            try:
+                refuse_missing_runtime(self, spec)
+            except BackendError as refusal:
+                refused[n] = refusal
+        going = [spec for n, spec in enumerate(specs) if n not in refused]
+        if not going:
+            return [refused[n] for n in range(len(specs))]
         delegation = self._delegation_id()
-        outcomes: list[str | BackendError] = []
+        submitted: list[str | BackendError] = []
         size = int(self.settings["jobs_per_request"])
-        for start in range(0, len(specs), size):
-            outcomes += self._submit_chunk(specs[start:start + size], delegation)
-        return outcomes
+        for start in range(0, len(going), size):
+            submitted += self._submit_chunk(going[start:start + size], delegation)
+        answers = iter(submitted)
+        return [refused[n] if n in refused else next(answers) for n in range(len(specs))]
 
-    def _submit_chunk(self, specs: list[JobSpec], delegation: str) -> list:
+    def _submit_chunk(self, specs: list[JobSpec], delegation: str | None) -> list:
         names = [os.path.relpath(s.metrics_file, s.work_dir) for s in specs]
-        descriptions = [arcrest.xrsl(s, n, self.settings["queue"], delegation,
-                                     int(self.settings["session_lifetime"]))
+        descriptions = [arcrest.xrsl(s, self._script(s, n), self.settings["queue"],
+                                     delegation, int(self.settings["session_lifetime"]))
                         for s, n in zip(specs, names, strict=True)]
         answers = self.client.submit(arcrest.many(descriptions))
         if len(answers) != len(specs):
@@ -150,19 +202,30 @@ class ArcBackend(Backend):
                     f"{answer.get('reason', '')}".strip()))
         return outcomes
 
+    def _script(self, spec: JobSpec, metrics_name: str) -> str:
+        """The job's script; with an image and a runtime, the payload runs in the
+        image with the session folder (where the job runs on the worker) as the
+        only mount."""
+        if not spec.image:  # (refuse_missing_runtime: with an image, the site has a runtime)
+            return arcrest.job_script(spec, metrics_name)
+        runtimes.note_image(spec)
+        lines = runtimes.PRIVATE_HOME + runtimes.payload_lines(spec, self.settings,
+                                                               folder='"$HC_JOB_DIR"')
+        return arcrest.job_script(spec, metrics_name, lines)
+
     def poll(self, jobs: Mapping[str, str]) -> dict[str, JobStatus]:
         statuses: dict[str, JobStatus] = {}
         asking = {}
         for backend_id, folder in jobs.items():
             known = arcrest.read_json(os.path.join(folder, FINAL_FILE))
             if known is not None:
-                statuses[backend_id] = _from_record(known)
+                statuses[backend_id] = runtimes.record_outcome(_from_record(known), folder)
             else:
                 asking[backend_id] = folder
         ids = list(asking) + [i for i in self._killed if i not in asking]
         if not ids:
             return statuses
-        self.client.use_proxy(self.proxy_file())
+        self._authenticate()
         ended, cleanable = [], []
         for answer in self.client.jobs_action("status", ids):
             backend_id = answer.get("id")
@@ -206,7 +269,7 @@ class ArcBackend(Backend):
         if state != "FINISHED":
             record["reason"] = self._diagnose(backend_id, state)
         arcrest.write_json(os.path.join(folder, FINAL_FILE), record)
-        return _from_record(record)
+        return runtimes.record_outcome(_from_record(record), folder)
 
     def _diagnose(self, backend_id: str, state: str) -> str:
         failed = (self.client.text(f"/jobs/{backend_id}/diagnose/failed") or "").strip()
@@ -222,7 +285,7 @@ class ArcBackend(Backend):
     def kill(self, jobs: Mapping[str, str]) -> None:
         if not jobs:
             return
-        self.client.use_proxy(self.proxy_file())
+        self._authenticate()
         for answer in self.client.jobs_action("kill", list(jobs)):
             code = str(answer.get("status-code"))
             if code.startswith("2") or code == "404":
@@ -232,7 +295,7 @@ class ArcBackend(Backend):
                                    f"{answer.get('reason', '')}")
 
     def check(self) -> str:
-        self.client.use_proxy(self.proxy_file())
+        self._authenticate()
         answer = self.client.call("GET", "/info", headers=arcrest.JSON)
         try:
             info = answer.json()
@@ -244,8 +307,16 @@ class ArcBackend(Backend):
         return found
 
     def recover(self, job_dir: str) -> str | None:
+        """By the id file; else (the agent died between the CE's answer and the file)
+        by the job's name among the CE's jobs, asked once for a recovery pass."""
         job = arcrest.read_json(os.path.join(job_dir, JOB_FILE))
-        return job.get("id") if job else None
+        if job and job.get("id"):
+            return job["id"]
+        now = time.monotonic()
+        if self._names is None or now - self._names[0] > NAMES_FRESH:
+            self._authenticate()
+            self._names = (now, self.client.names())
+        return self._names[1].get(arcrest.job_name(job_dir))
 
     def close(self) -> None:
         self.client.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 import json
 import os
 import shlex
@@ -43,7 +44,13 @@ class Client:
         self.timeout = timeout
 
     def use_proxy(self, proxy_file: str) -> None:
+        self.session.headers.pop("Authorization", None)
         self.session.cert = proxy_file
+
+    def use_token(self, token: str) -> None:
+        """A WLCG bearer token instead of a client certificate (A-REX's [authtokens])."""
+        self.session.cert = None
+        self.session.headers["Authorization"] = f"Bearer {token}"
 
     def call(self, method: str, path: str, expect=(200, 201), **options) -> requests.Response:
         try:
@@ -82,6 +89,18 @@ class Client:
             for chunk in answer.iter_content(1 << 16):
                 handle.write(chunk)
         return True
+
+    def names(self) -> dict[str, str]:
+        """{job name: CE id} of every job the CE holds for us."""
+        ids = [job["id"] for job in job_list(self.call("GET", "/jobs", headers=JSON))
+               if job.get("id")]
+        names = {}
+        for start in range(0, len(ids), 500):
+            for answer in self.jobs_action("info", ids[start:start + 500]):
+                activity = (answer.get("info_document") or {}).get("ComputingActivity") or {}
+                if isinstance(activity, dict) and activity.get("Name"):
+                    names[str(activity["Name"])] = answer.get("id")
+        return names
 
     def session_files(self, job: str) -> list[str]:
         """Paths of the files in a job's session folder (sub-folders included)."""
@@ -122,10 +141,10 @@ def quote(text: str) -> str:
     return '"' + str(text).replace('"', '""') + '"'
 
 
-def job_script(spec: JobSpec, metrics_name: str) -> str:
+def job_script(spec: JobSpec, metrics_name: str, payload: str | None = None) -> str:
     """The payload as one `sh -c` script: the template's environment exported
     (A-REX's own environment= loses quotes), the job folder being the session
-    folder on the CE."""
+    folder on the CE; `payload` replaces the bare command (a container runtime)."""
     # X509_USER_PROXY: A-REX gives the job the proxy delegated to it (a path on our
     # side would mean nothing there).
     environment = {k: v for k, v in spec.payload_environment().items()
@@ -133,23 +152,33 @@ def job_script(spec: JobSpec, metrics_name: str) -> str:
     exports = "".join(f"export {name}={shlex.quote(value)}\n"
                       for name, value in environment.items())
     return (f'export HC_JOB_DIR="$PWD" HC_METRICS_FILE="$PWD/{metrics_name}"\n'
-            f"{exports}{workers.SNIPPET}{spec.command}\n")
+            f"{exports}{workers.SNIPPET}{payload or spec.command + chr(10)}")
 
 
-def xrsl(spec: JobSpec, metrics_name: str, queue: str, delegation: str,
-         lifetime: int, name_prefix: str = "hc-job") -> str:
-    """One job's description. Output files must be declared, else A-REX deletes
-    them: "/" keeps the whole session folder for us to fetch."""
+def job_name(work_dir: str) -> str:
+    """The name a job has at the CE: its folder's name and a hash of the folder's
+    path, so that a job whose id never reached its folder is found again by name,
+    and not confused with another instance's job of the same number."""
+    folder = os.path.normpath(work_dir)
+    digest = hashlib.sha256(folder.encode()).hexdigest()[:12]
+    return f"hc-{os.path.basename(folder)}-{digest}"
+
+
+def xrsl(spec: JobSpec, script: str, queue: str, delegation: str | None,
+         lifetime: int) -> str:
+    """One job's description, running `script` (job_script). Output files must
+    be declared, else A-REX deletes them: "/" keeps the whole session folder for
+    us to fetch."""
     outputs = '("/" "")'
     walltime = max(1, (spec.timeout + 59) // 60)
     # A-REX turns newlines of arguments into spaces: the script travels in base64.
-    encoded = base64.b64encode(job_script(spec, metrics_name).encode()).decode()
+    encoded = base64.b64encode(script.encode()).decode()
     unpack = f"echo {encoded} | base64 -d > {SCRIPT_FILE} && exec /bin/sh {SCRIPT_FILE}"
     return (f'&(executable="/bin/sh")(arguments="-c" {quote(unpack)})'
             f'(stdout="stdout")(stderr="stderr")(outputfiles={outputs})'
-            f'(jobname={quote(f"{name_prefix}-{spec.job_id}")})(queue={quote(queue)})'
+            f'(jobname={quote(job_name(spec.work_dir))})(queue={quote(queue)})'
             f'(walltime="{walltime}")(lifetime="{lifetime}")'
-            f'(delegationid={quote(delegation)})')
+            + (f'(delegationid={quote(delegation)})' if delegation else ""))
 
 
 def many(descriptions: list[str]) -> str:
@@ -221,9 +250,14 @@ def _as_list(value) -> list:
 
 
 def write_json(path: str, value: dict) -> None:
+    """Written whole under a temporary name, then renamed: a reader sees all or
+    nothing. Plain os calls: one per submitted job, on the submission's path."""
     temporary = path + ".tmp"
-    with open(temporary, "w") as handle:
-        json.dump(value, handle)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(descriptor, json.dumps(value).encode())
+    finally:
+        os.close(descriptor)
     os.replace(temporary, path)
 
 

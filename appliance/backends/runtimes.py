@@ -12,14 +12,17 @@ concurrent jobs wait for one pull instead of each pulling.
 from __future__ import annotations
 
 import hashlib
+import os
 import shlex
 
 from appliance import registry
-from appliance.backends.base import JobSpec, SettingsError
+from appliance.backends.base import JobSpec, JobStatus, SettingsError
+from appliance.states import JobState
 
 RUNTIMES = ("podman", "apptainer")
 IMAGE_FILE = "image-digest"
 ERROR_FILE = "container-error"
+IMAGE_NAME_FILE = "image"  # the image the job was given (written at submit, agent side)
 PULL_FAILED = 125
 LOCK_FOLDER = "/tmp"  # per-worker pull locks: hc-pull-<hash of the image>.lock
 SETTINGS = {
@@ -47,10 +50,18 @@ def validate(merged: dict) -> None:
             raise SettingsError(f"{name} must be a path")
     if not isinstance(merged["network"], bool):
         raise SettingsError("network must be true or false")
-    if str(merged["user"]).split(":")[0] in ("0", "root"):
+    if merged["user"] is not None and str(merged["user"]).split(":")[0] in ("0", "root"):
         raise SettingsError("user must not be root")
     if merged["pull"] not in ("always", "if-not-present", "never"):
         raise SettingsError("pull must be one of always, if-not-present, never")
+
+
+def image_refusal(settings: dict) -> str | None:
+    """A batch or grid site runs images only through its workers' container runtime."""
+    if settings["container_runtime"]:
+        return None
+    return ("the site's workers run images only through a container runtime, and the "
+            "site names none (set container_runtime: podman or apptainer)")
 
 
 def command(settings: dict) -> str:
@@ -64,11 +75,56 @@ def check_command(settings: dict) -> str:
             f"$(hostname)\"; exit 3; }}; {runtime} --version")
 
 
-def payload_lines(spec: JobSpec, settings: dict) -> str:
-    """The job script's part that pulls the image and runs the payload in it."""
+def payload_lines(spec: JobSpec, settings: dict, folder: str | None = None) -> str:
+    """The job script's part that pulls the image and runs the payload in it.
+    `folder` is the shell word naming the job's folder on the worker (the only
+    mount); by default the job folder itself (a shared file system, as on Slurm)."""
+    folder = folder or shlex.quote(spec.work_dir)
     if settings["container_runtime"] == "apptainer":
-        return _apptainer(spec, settings)
-    return _podman(spec, settings)
+        return _apptainer(spec, settings, folder)
+    return _podman(spec, settings, folder)
+
+
+# Rootless runtimes need a HOME (image storage, configuration) and a runtime
+# folder of their own, one per account on a worker so that its jobs share pulls.
+# Never the job's folder: on a CE that is often HOME, and it is fetched back whole.
+PRIVATE_HOME = (
+    'hc_private() { [ -d "$1" ] && [ -O "$1" ] || { mkdir -p -m 700 "$1" && [ -O "$1" ]; }; }\n'
+    f'export HOME="{LOCK_FOLDER}/hc-home-$(id -u)"\n'
+    'export XDG_RUNTIME_DIR="$HOME/.run"\n'
+    'hc_private "$HOME" && hc_private "$XDG_RUNTIME_DIR" || '
+    '{ echo "no private HOME for the container runtime" >&2; exit 125; }\n')
+
+
+def record_outcome(status: JobStatus, folder: str) -> JobStatus:
+    """What the job's container runtime left in its folder: the image it ran
+    (as REGISTRY/NAME@DIGEST, as on Docker sites), or why the pull failed."""
+    digest = _read(os.path.join(folder, IMAGE_FILE))
+    if digest:
+        try:
+            name = registry.parse_reference(_read(os.path.join(folder, IMAGE_NAME_FILE))).name
+        except registry.BadReference:
+            name = ""
+        status.extra["image_digest"] = f"{name}@{digest}" if name else digest
+    if status.state is JobState.FAILED and status.exit_code == PULL_FAILED:
+        error = _read(os.path.join(folder, ERROR_FILE))
+        if error is not None:
+            status.reason = f"image not available: {error[-500:] or 'the pull failed'}"
+    return status
+
+
+def note_image(spec: JobSpec) -> None:
+    """Keep the image's name beside the job, for record_outcome."""
+    with open(os.path.join(spec.work_dir, IMAGE_NAME_FILE), "w") as handle:
+        handle.write(spec.image or "")
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, errors="replace") as handle:
+            return handle.read().strip()
+    except (OSError, TypeError):
+        return None
 
 
 def _insecure(image: str, settings: dict) -> bool:
@@ -80,9 +136,8 @@ def _insecure(image: str, settings: dict) -> bool:
                            or registry.base_url(host).startswith("http:"))
 
 
-def _podman(spec: JobSpec, settings: dict) -> str:
+def _podman(spec: JobSpec, settings: dict, folder: str) -> str:
     podman, image = shlex.quote(command(settings)), shlex.quote(spec.image)
-    folder = shlex.quote(spec.work_dir)
     access = []
     if _insecure(spec.image, settings):
         access.append("--tls-verify=false")
@@ -102,7 +157,9 @@ def _podman(spec: JobSpec, settings: dict) -> str:
     options = " ".join(shlex.quote(o) for o in settings["runtime_options"])
     network = "" if settings["network"] or spec.network else "--network=none "
     name = f"hc-job{spec.job_id}-$$"
-    run = (f"{podman} run --rm --name {name} --pull=never --user {shlex.quote(settings['user'])} "
+    # No user: a rootless runtime's own account (uid 0 of an unprivileged user namespace).
+    user = f"--user {shlex.quote(settings['user'])} " if settings["user"] else ""
+    run = (f"{podman} run --rm --name {name} --pull=never {user}"
            f"{network}--cap-drop=all --security-opt=no-new-privileges "
            f"-v {folder}:{folder} -w {folder} {variables} {options} "
            f"{image} /bin/sh -c {shlex.quote(spec.command)}")
@@ -116,9 +173,8 @@ def _podman(spec: JobSpec, settings: dict) -> str:
             f"{run} &\nwait $!\n")
 
 
-def _apptainer(spec: JobSpec, settings: dict) -> str:
+def _apptainer(spec: JobSpec, settings: dict, folder: str) -> str:
     apptainer = shlex.quote(command(settings))
-    folder = shlex.quote(spec.work_dir)
     access = " --nohttps" if _insecure(spec.image, settings) else ""
     if settings["registry_auth_file"]:
         access += f" --authfile={shlex.quote(settings['registry_auth_file'])}"

@@ -14,7 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 
-from appliance import payload, registry, workers
+from appliance import payload, workers
 from appliance.backends import runtimes
 from appliance.backends.base import (
     Backend,
@@ -29,7 +29,6 @@ from appliance.backends.base import (
 from appliance.states import JobState
 
 SCRIPT_FILE = "job.sh"
-IMAGE_NAME_FILE = "image"  # the image the job was given; its digest comes from the runtime
 ID_FILE = "slurm-id"  # written right after sbatch: how a restarted agent finds the job
 DEFAULTS = {"partition": None, "account": None, "time_limit": None, "extra_options": [],
             "poll_interval": 2.0, **runtimes.SETTINGS}
@@ -87,10 +86,7 @@ class SlurmBackend(Backend):
 
     @classmethod
     def image_refusal(cls, settings):
-        if settings["container_runtime"]:
-            return None
-        return ("the site's workers run images only through a container runtime, and the "
-                "site names none (set container_runtime: podman or apptainer)")
+        return runtimes.image_refusal(settings)
 
     @classmethod
     def validate_settings(cls, settings):
@@ -147,9 +143,8 @@ class SlurmBackend(Backend):
         script = os.path.join(spec.work_dir, SCRIPT_FILE)
         with open(script, "w") as handle:
             handle.write(job_script(spec, self.settings))
-        if spec.image:
-            with open(os.path.join(spec.work_dir, IMAGE_NAME_FILE), "w") as handle:
-                handle.write(spec.image)
+        if spec.image:  # refuse_missing_runtime above: the site has a runtime
+            runtimes.note_image(spec)
             os.chmod(spec.work_dir, 0o777)  # the job's own folder, writable by the payload's user
         argv = [part.format(job_id=spec.job_id, folder=spec.work_dir) for part in SUBMIT]
         argv += self._options() + [script]
@@ -179,7 +174,7 @@ class SlurmBackend(Backend):
             for backend_id in left:
                 statuses[backend_id] = finished.get(backend_id) or JobStatus(
                     JobState.LOST, reason="Slurm no longer knows the job")
-                _container_outcome(statuses[backend_id], jobs[backend_id])
+                runtimes.record_outcome(statuses[backend_id], jobs[backend_id])
         return statuses
 
     def kill(self, jobs: Mapping[str, str]) -> None:
@@ -210,30 +205,6 @@ def job_script(spec: JobSpec, settings: dict | None = None) -> str:
             "export PATH=/usr/local/bin:/usr/bin:/bin\n"
             f"export HOME={shlex.quote(spec.work_dir)}\n{exports}"
             f"cd {shlex.quote(spec.work_dir)} || exit 111\n{worker}{payload}")
-
-
-def _container_outcome(status: JobStatus, folder: str) -> None:
-    """What the job's container runtime left in its folder: the image it ran
-    (as REGISTRY/NAME@DIGEST, as on Docker sites), or why the pull failed."""
-    digest = _read(os.path.join(folder, runtimes.IMAGE_FILE))
-    if digest:
-        try:
-            name = registry.parse_reference(_read(os.path.join(folder, IMAGE_NAME_FILE))).name
-        except registry.BadReference:
-            name = ""
-        status.extra["image_digest"] = f"{name}@{digest}" if name else digest
-    if status.state is JobState.FAILED and status.exit_code == runtimes.PULL_FAILED:
-        error = _read(os.path.join(folder, runtimes.ERROR_FILE))
-        if error is not None:
-            status.reason = f"image not available: {error[-500:] or 'the pull failed'}"
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, errors="replace") as handle:
-            return handle.read().strip()
-    except OSError:
-        return None
 
 
 def parse_sinfo(text: str) -> dict[str, str]:

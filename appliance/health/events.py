@@ -28,10 +28,11 @@ def _site(name: str) -> Site:
 
 def record(site: Site | int, kind: str, old: str, new: str, actor: str, at: float,
            **details) -> SiteEvent:
-    """Write the event (inside the caller's transaction) and queue its webhooks."""
+    """Write the event (inside the caller's transaction) and queue its webhooks:
+    status changes, and changes of a site's credential (appliance/credentials.py)."""
     event = SiteEvent.create(site=site, kind=kind, old_status=old, new_status=new, actor=actor,
                              at=at, **details)
-    if kind == "status" and old != new:
+    if (kind == "status" and old != new) or kind == "credential":
         hooks = [h for (h,) in Webhook.select(Webhook.id).where(Webhook.active).tuples()]
         if hooks:
             WebhookDelivery.insert_many([dict(webhook=h, event=event.id, next_attempt_at=at)

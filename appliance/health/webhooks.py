@@ -1,4 +1,5 @@
-"""Webhooks: each site status change POSTed as JSON to every active URL.
+"""Webhooks: each site status change, and each change of a site's credential
+(warning, expired, usable again), POSTed as JSON to every active URL.
 
 Deliveries are rows queued with the event (see events.record); the server agent
 sends the due ones, retrying with a doubling back-off until MAX_ATTEMPTS, and
@@ -36,8 +37,12 @@ def remove(webhook_id: int) -> None:
         raise BadInput(f"no webhook {webhook_id}")
 
 
+# What a delivery says it is, by the kind of site event it carries.
+TYPES = {"status": "site.status_changed", "credential": "site.credential_changed"}
+
+
 def payload(event: SiteEvent, site_name: str) -> dict:
-    return {"type": "site.status_changed"} | event_dict(event, site_name)
+    return {"type": TYPES.get(event.kind, f"site.{event.kind}")} | event_dict(event, site_name)
 
 
 def deliver_due(now: float, timeout: float = TIMEOUT, batch: int = BATCH) -> int:

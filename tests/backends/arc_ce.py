@@ -37,10 +37,10 @@ x509_cert_dir = {root}/grid/certificates
 
 [authgroup:hctest]
 subject = {dn}
-
+{token_group}
 [mapping]
 map_to_user = hctest nobody:nogroup
-
+{token_map}
 [lrms]
 {lrms}
 
@@ -54,6 +54,7 @@ helperlog = {root}/log/job.helper.errors
 pidfile = {root}/run/arched-arex.pid
 tmpdir = {root}/tmp
 wakeupperiod = 5
+{arex_options}
 
 [arex/ws]
 wsurl = https://localhost:{port}/arex
@@ -61,7 +62,7 @@ logfile = {root}/log/ws-interface.log
 pidfile = {root}/run/arched-arex-ws.pid
 
 [arex/ws/jobs]
-allowaccess = hctest
+allowaccess = hctest{token_access}
 
 [infosys]
 logfile = {root}/log/infoprovider.log
@@ -72,14 +73,25 @@ logfile = {root}/log/infoprovider.log
 
 [queue:{queue}]
 """
+# Bearer tokens of one issuer are accepted too: A-REX checks their signature with
+# the keys at the issuer's jwks_uri (appliance-side: tests/backends/token_issuer.py).
+TOKEN_GROUP = """
+[authgroup:hctoken]
+authtokens = * {issuer} * * *
+
+[authtokens]
+"""
 SLURM_LRMS = "lrms = slurm\nslurm_bin_path = /usr/bin\nslurm_wakeupperiod = 2\nslurm_use_sacct = no"
 
 
 class ArcCE:
     """One CE. `endpoint`, `ca_dir`, `user_cert`, `user_key` once started."""
 
-    def __init__(self, lrms: str = "fork"):
+    def __init__(self, lrms: str = "fork", arex_options: str = "",
+                 token_issuer: str | None = None):
         self.lrms = lrms
+        self.token_issuer = token_issuer  # https URL whose tokens the CE accepts
+        self.arex_options = arex_options  # more lines of arc.conf's [arex] block
         self.queue = "debug" if lrms == "slurm" else "fork"
         self.root = tempfile.mkdtemp(prefix="hc-arc-")
         os.chmod(self.root, 0o755)  # jobs run as nobody inside it
@@ -128,7 +140,8 @@ class ArcCE:
         lrms = SLURM_LRMS if self.lrms == "slurm" else "lrms = fork"
         with open(os.path.join(self.root, "arc.conf"), "w") as handle:
             handle.write(ARC_CONF.format(root=self.root, dn=USER_DN, lrms=lrms, port=self.port,
-                                         queue=self.queue))
+                                         queue=self.queue, arex_options=self.arex_options,
+                                         **self._token_lines()))
         self._run(["/usr/lib/arc/arc-config-check", "--config",
                    os.path.join(self.root, "arc.conf"), "--skip-warnings"])
         # The packaged front end listens on every interface: bind it to 127.0.0.1.
@@ -141,6 +154,13 @@ class ArcCE:
         dhparam = os.path.join(self.root, "var/jobstatus/dhparam.pem")
         self._run(["openssl", "dhparam", "-dsaparam", "-out", dhparam, "2048"])
         os.chmod(dhparam, 0o600)
+
+    def _token_lines(self) -> dict:
+        if not self.token_issuer:
+            return {"token_group": "", "token_map": "", "token_access": ""}
+        return {"token_group": TOKEN_GROUP.format(issuer=self.token_issuer),
+                "token_map": "map_to_user = hctoken nobody:nogroup\n",
+                "token_access": " hctoken"}
 
     def _patched(self, script: str, old: str, new: str) -> None:
         with open(os.path.join(START_SCRIPTS, script)) as handle:
@@ -217,10 +237,24 @@ def arc_ce(lrms: str = "fork") -> ArcCE:
             require("ARC", "the test CE runs A-REX as root (it maps jobs to nobody)")
         if lrms == "slurm":
             from tests.backends.slurm_cluster import slurm_cluster
-            slurm_cluster()  # sets SLURM_CONF, inherited by A-REX's batch scripts
+            cluster = slurm_cluster()  # sets SLURM_CONF, inherited by A-REX's batch scripts
+            # A-REX runs sbatch as the mapped user (nobody): it must read slurm.conf.
+            os.chmod(cluster.root, 0o711)
+            os.chmod(cluster.conf, 0o644)
         _ces[lrms] = ArcCE(lrms).start()
         atexit.register(stop_ces)
     return _ces[lrms]
+
+
+def arc_token_ce():
+    """A fork CE that also accepts bearer tokens of our own issuer: (CE, issuer)."""
+    if "token" not in _ces:
+        from tests.backends.token_issuer import TokenIssuer
+        arc_ce("fork")  # the same checks for the tools
+        issuer = TokenIssuer().start()
+        _ces["token"] = ArcCE("fork", token_issuer=issuer.url).start()
+        _ces["token"].issuer = issuer
+    return _ces["token"], _ces["token"].issuer
 
 
 def stop_ces() -> None:
@@ -240,12 +274,10 @@ class ArcCase(Case):
 
 
 if __name__ == "__main__":
-    ce = ArcCE(sys.argv[1] if len(sys.argv) > 1 else "fork").start()
+    ce = arc_ce(sys.argv[1] if len(sys.argv) > 1 else "fork")  # stopped at exit
     print(f"A-REX up in {ce.startup_seconds:.1f} s; files in {ce.root}")
     print(json.dumps(ce.site_settings(), indent=2))
-    try:
+    if os.environ.get("SLURM_CONF"):
+        print(f"SLURM_CONF={os.environ['SLURM_CONF']}")
+    with contextlib.suppress(KeyboardInterrupt):
         signal.pause()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        ce.stop()

@@ -11,10 +11,10 @@ import pytest
 
 from appliance import credentials, sitecheck
 from appliance.agents.submit import SubmitAgent
-from appliance.backends import SettingsError, arcrest, make_backend
+from appliance.backends import BackendError, SettingsError, arcrest, make_backend
 from appliance.models import Job, TestLog
 from appliance.states import JOB_FINAL, JobState
-from tests.backend_cases import make_spec
+from tests.backend_cases import make_spec, wait_final
 from tests.backends.arc_ce import arc_ce
 from tests.factories import make_running_test, make_site, make_template
 
@@ -50,10 +50,27 @@ def test_diag_files_give_exit_code_times_and_cpu():
 
 def test_xrsl_quotes_and_many_jobs_in_one_description(tmp_path):
     spec = make_spec(tmp_path, 'echo "a" \'b\'\nexit 0')
-    one = arcrest.xrsl(spec, "metrics.json", 'q"x', "d1", 3600)
+    one = arcrest.xrsl(spec, arcrest.job_script(spec, "metrics.json"), 'q"x', "d1", 3600)
     assert '(queue="q""x")' in one and '(outputfiles=("/" ""))' in one
     assert one.count("(&") == 0 and one.startswith("&")
     assert arcrest.many([one, one]).startswith("+(&") and arcrest.many([one]) == one
+
+
+def test_an_image_runs_in_the_session_folder_never_the_agents_job_folder(tmp_path):
+    import subprocess
+    backend = make_backend("arc", {"endpoint": "https://ce/arex", "queue": "q",
+                                   "proxy_file": "/p", "container_runtime": "podman"})
+    spec = make_spec(tmp_path, "echo hi", image="127.0.0.1:5000/a/b@sha256:" + "c" * 64)
+    script = backend._script(spec, "metrics.json")
+    assert '-v "$HC_JOB_DIR":"$HC_JOB_DIR" -w "$HC_JOB_DIR"' in script
+    assert spec.work_dir not in script, "the agent's folder means nothing on the worker"
+    assert "--network=none --cap-drop=all" in script and "--user" not in script
+    assert 'export HOME="/tmp/hc-home-$(id -u)"' in script, "never the session folder"
+    assert subprocess.run(["sh", "-n", "-c", script]).returncode == 0
+    with open(os.path.join(spec.work_dir, "image")) as handle:
+        assert handle.read() == spec.image
+    plain = backend._script(make_spec(tmp_path, "echo hi"), "metrics.json")
+    assert "podman" not in plain, "without an image the command runs as it is"
 
 
 @pytest.mark.parametrize("settings, message", [
@@ -83,6 +100,19 @@ def robot(db, settings, monkeypatch):
     return ce
 
 
+def test_a_job_whose_id_never_reached_its_folder_is_found_by_its_name(tmp_path):
+    ce = arc_ce("fork")
+    backend = make_backend("arc", ce.site_settings())
+    spec = make_spec(tmp_path, "sleep 60")
+    backend_id = backend.submit(spec)
+    os.remove(os.path.join(spec.work_dir, "arc-job.json"))  # as if killed right then
+    never = make_spec(tmp_path, "true")
+    successor = make_backend("arc", ce.site_settings())
+    assert successor.recover(spec.work_dir) == backend_id
+    assert successor.recover(never.work_dir) is None
+    successor.kill({backend_id: spec.work_dir})
+
+
 def test_our_proxy_passes_the_ces_site_check_and_an_expired_one_fails_it(robot):
     site = make_site("arc-ce", backend="arc", **robot.site_settings(proxy_file=None,
                                                                     credential="robot"))
@@ -91,6 +121,30 @@ def test_our_proxy_passes_the_ces_site_check_and_an_expired_one_fails_it(robot):
     assert "queue fork production" in message and "credential robot: valid until" in message
     ok, message = sitecheck.check(site, now=time.time() + 3600)
     assert not ok and "credential robot: proxy expired or about to" in message
+
+
+@pytest.mark.slow
+def test_a_token_credential_reaches_the_ce_as_a_bearer_token(db, settings, monkeypatch,
+                                                             tmp_path):
+    """No certificate, no delegation: A-REX checks the token with its issuer's keys."""
+    from tests.backends.arc_ce import arc_token_ce
+    ce, issuer = arc_token_ce()
+    monkeypatch.setenv("HC_SECRETS_DIR", settings.secrets_dir)
+    credentials.add_token("wlcg", issuer.token(), time.time(), "tester", settings.secrets_dir)
+    backend = make_backend("arc", ce.site_settings(proxy_file=None, credential="wlcg"))
+    assert "queue fork production" in backend.check()
+    spec = make_spec(tmp_path, 'echo "token job"')
+    backend_id = backend.submit(spec)
+    assert backend.client.session.cert is None
+    assert wait_final(backend, {backend_id: spec.work_dir}, timeout=120)[
+        backend_id].state is JobState.COMPLETED
+    with open(os.path.join(spec.work_dir, "stdout")) as handle:
+        assert handle.read() == "token job\n"
+    forged = issuer.token()[:-8] + "AAAAAAAA"
+    credentials.renew("wlcg", time.time(), "tester", settings.secrets_dir, token=forged)
+    with pytest.raises(BackendError, match="403"):
+        make_backend("arc", ce.site_settings(proxy_file=None, credential="wlcg")).submit(
+            make_spec(tmp_path, "true"))
 
 
 @pytest.mark.slow

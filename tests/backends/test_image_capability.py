@@ -54,3 +54,9 @@ def test_creation_refuses_a_site_that_cannot_run_the_image(db):
                                     admin=True)
     assert "bare-slurm" in refused.value.errors["image"]
     assert Test.select().count() == 1, "nothing made by the refusals"
+
+
+def test_arc_sites_run_images_through_their_runtime_only():
+    from appliance.backends.arc import ArcBackend
+    assert ArcBackend.image_refusal({"container_runtime": "podman"}) is None
+    assert "container runtime" in ArcBackend.image_refusal({"container_runtime": None})
