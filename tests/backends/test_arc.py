@@ -70,7 +70,8 @@ def test_an_image_runs_in_the_session_folder_never_the_agents_job_folder(tmp_pat
     with open(os.path.join(spec.work_dir, "image")) as handle:
         assert handle.read() == spec.image
     plain = backend._script(make_spec(tmp_path, "echo hi"), "metrics.json")
-    assert "podman" not in plain, "without an image the command runs as it is"
+    assert "--network=none" not in plain and "hc-home" not in plain, \
+        "without an image the command runs as it is"
 
 
 @pytest.mark.parametrize("settings, message", [
