@@ -60,8 +60,9 @@ def test_image_size_and_labels(app_image):
     # 250 MB before comparisons needed numpy and scipy (appliance/compare). Their installed
     # size is 216 MB; containers/trim-packages.sh removes their tests, headers and unused
     # subpackages, leaving 134 MB, 58 MB of it the two OpenBLAS builds the wheels carry.
-    # Measured: 361 MB (base image 184 MB); the ceiling leaves a small margin.
-    assert info["Size"] <= 375e6
+    # Measured: 361 MB (base image 184 MB), plus about 15 MB of bytecode compiled at build
+    # time for everything but numpy and scipy; the ceiling leaves a small margin.
+    assert info["Size"] <= 400e6
 
 
 def test_all_in_one_runs_a_stress_test_and_stops_cleanly(app_image):
