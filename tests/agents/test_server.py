@@ -77,31 +77,29 @@ def test_assignment_spreads_by_expected_load(server):
     assert hosts == ["a", "a", "b", "b"]
 
 
-def test_assignment_counts_a_running_test_before_the_heartbeat_shows_it(server):
-    # The role-split race: the first test went running on "a" while a's heartbeat still
-    # said 0 jobs; the second test must go to "b", not to "a" by name order.
-    _submit_host("a", T0, load=0)
-    _submit_host("b", T0, load=0)
+def _second_test_host(server, load_a: int, load_b: int) -> str:
+    """Hosts a and b beating with these loads, a first test (10 jobs in flight) already
+    running on a: where the server puts a second one."""
+    _submit_host("a", T0, load=load_a)
+    _submit_host("b", T0, load=load_b)
     template = make_template(load={"max_running": 10})
     first, second = (make_running_test(template, None, T0) for _ in range(2))
     Test.update(state=TestState.TOBESCHEDULED.value, submit_host=None).execute()
     Test.update(state=TestState.RUNNING.value, submit_host="a").where(
         Test.id == first.id).execute()
     server.assign_tests(T0)
-    assert Test.get_by_id(second.id).submit_host == "b"
+    return Test.get_by_id(second.id).submit_host
+
+
+def test_assignment_counts_a_running_test_before_the_heartbeat_shows_it(server):
+    # The role-split race: the first test went running on "a" while a's heartbeat still
+    # said 0 jobs; the second test must go to "b", not to "a" by name order.
+    assert _second_test_host(server, load_a=0, load_b=0) == "b"
 
 
 def test_assignment_does_not_count_a_host_twice(server):
     # The heartbeat and the committed load describe the same jobs: the larger one counts.
-    _submit_host("a", T0, load=10)
-    _submit_host("b", T0, load=15)
-    template = make_template(load={"max_running": 10})
-    first, second = (make_running_test(template, None, T0) for _ in range(2))
-    Test.update(state=TestState.TOBESCHEDULED.value, submit_host=None).execute()
-    Test.update(state=TestState.RUNNING.value, submit_host="a").where(
-        Test.id == first.id).execute()
-    server.assign_tests(T0)
-    assert Test.get_by_id(second.id).submit_host == "a", "a: 10 jobs, not 20"
+    assert _second_test_host(server, load_a=10, load_b=15) == "a", "a: 10 jobs, not 20"
 
 
 def test_no_live_host_leaves_tests_waiting(server):
