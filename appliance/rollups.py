@@ -218,8 +218,23 @@ def rows_of(job_ids: list[int]) -> dict[int, tuple]:
 
 def replace_finished(old_rows: list[tuple], job_ids: list[int]) -> None:
     """Take these jobs' old rows out of the rollups and add what they hold now."""
-    apply({key: delta.negated() for key, delta in accumulate(old_rows).items()})
+    old = accumulate(old_rows)
+    apply({key: delta.negated() for key, delta in old.items()})
     add_finished(job_ids)
+    _drop_emptied(list(old))
+
+
+def _drop_emptied(keys: list[Key]) -> None:
+    """Delete the rollup rows of these keys that count no job any more (a job's
+    corrected end moved it to another day): a day a site ran nothing has no row,
+    whatever history led there."""
+    for key in sorted(keys):
+        where = [field == value for field, value in zip(_KEY, key, strict=True)]
+        emptied = (DailyRollup.completed + DailyRollup.failed + DailyRollup.killed
+                   + DailyRollup.lost) == 0
+        if DailyRollup.delete().where(*where, emptied).execute():
+            metric_where = [field == value for field, value in zip(_METRIC_KEY, key, strict=False)]
+            RollupMetric.delete().where(*metric_where).execute()
 
 
 def add_finished(job_ids: list[int]) -> None:

@@ -140,6 +140,14 @@ def test_a_job_is_in_the_day_it_ended_and_a_test_across_midnight_in_both(world):
     assert days == [MIDNIGHT - DAY, MIDNIGHT]
 
 
+def test_a_late_outcome_that_moves_a_job_to_the_next_day_leaves_no_empty_day(world):
+    killed = dict(test=0, site=0, state=JobState.KILLED, ended=MIDNIGHT - 0.5, wall=None,
+                  cpu=None, metric=1.0, by_agent=False, late=JobState.COMPLETED)
+    _check([killed], world, 1)  # its corrected end is a second later: past midnight
+    assert [r.day for r in DailyRollup.select()] == [MIDNIGHT]
+    assert {r.day for r in RollupMetric.select()} <= {MIDNIGHT}
+
+
 @pytest.mark.postgres
 def test_postgres_agrees(postgres_database):
     connection = open_database(postgres_database)
