@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -27,8 +28,19 @@ def small_volume(tmp_path):
         subprocess.run(["umount", "-l", str(path)], check=False)
 
 
-def remount(path: str, mode: str) -> None:
-    subprocess.run(["mount", "-o", f"remount,{mode}", path], check=True)
+def remount(path: str, mode: str, within: float = 15.0) -> None:
+    """Remount the volume; read-only waits while a payload that just ran still
+    holds its output open for writing (the kernel says "busy" until it exits,
+    which on a loaded machine can take seconds)."""
+    deadline = time.monotonic() + within
+    while True:
+        done = subprocess.run(["mount", "-o", f"remount,{mode}", path],
+                              capture_output=True, text=True)
+        if done.returncode == 0:
+            return
+        if "busy" not in done.stderr or time.monotonic() > deadline:
+            raise AssertionError(f"remount {mode} of {path}: {done.stderr.strip()}")
+        time.sleep(0.1)
 
 
 def fill(path: str, leave: int = 0) -> None:
