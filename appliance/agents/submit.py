@@ -143,8 +143,8 @@ class SubmitAgent:
         if owner is None:
             owner = Test.select(Test.submit_host).where(Test.id == lease.test_id).scalar()
         message = (f"{self.host} lost this test to {owner} while it could not reach the "
-                   "database: it stops acting on it, records the outcomes of its own jobs "
-                   "it knows and kills those only it can see")
+                   "database (or stalled): it stops acting on it, records the outcomes it "
+                   "knows of its own jobs and kills those only it can see")
         log.warning("test %s: %s", lease.test_id, message)
         add_log(lease.test_id, message, Severity.WARNING, f"submit:{self.host}", at=now)
         self._lost[lease.test_id] = (message, now)
