@@ -27,6 +27,7 @@ from appliance.agents.lease import Lease, LeaseLost, still_held
 from appliance.agents.runner import Heartbeat
 from appliance.agents.spaceguard import SpaceGuard
 from appliance.backends import Backend, BackendError, SettingsError, make_backend
+from appliance.backends.base import timed_out
 from appliance.config import Config
 from appliance.db import connection_broken, database
 from appliance.lifecycle import TransitionRefused, add_log, move_test
@@ -279,7 +280,7 @@ class SubmitAgent:
         try:
             done = self._serve_site(test, test_site, site, now)
         except BackendError as error:
-            if not _timed_out(error):
+            if not timed_out(error):
                 raise
             delay = min(BACKOFF_MAX, max(BACKOFF_FIRST, delay * 2))
             self._backoff[site.id] = (now + delay, delay)
@@ -350,7 +351,7 @@ class SubmitAgent:
                 when = time.time()
                 submitted.append((spec.job_id, backend.submit(spec), spec.work_dir, when))
             except BackendError as error:
-                if _timed_out(error):
+                if timed_out(error):
                     # It may have been submitted all the same: left pending, recovered by
                     # its name next time (_adopt_interrupted); the rest are not tried.
                     timed_out = error
@@ -382,7 +383,7 @@ class SubmitAgent:
         try:
             outcomes = backend.submit_many(specs)
         except BackendError as error:  # the whole batch refused (CE down, credential)
-            if _timed_out(error):  # left pending: recovered from their folders next time
+            if timed_out(error):  # left pending: recovered from their folders next time
                 return error
             outcomes = [error] * len(specs)
         for spec, outcome in zip(specs, outcomes, strict=True):
@@ -446,7 +447,7 @@ class SubmitAgent:
             statuses = backend.poll({bid: j.work_dir for bid, j in at_backend.items()})
         except BackendError as error:
             log.warning("test %s: poll of %s failed: %s", test.id, backend.name, error)
-            if _timed_out(error):
+            if timed_out(error):
                 raise  # the site is backed off (_serve_site_guarded)
             return jobs
         changes = [(at_backend[bid], status) for bid, status in statuses.items()
@@ -641,10 +642,6 @@ class SubmitAgent:
         if key not in self._noted:
             self._noted.add(key)
             add_log(test.id, message, Severity.WARNING, f"submit:{self.host}")
-
-
-def _timed_out(error: BackendError) -> bool:
-    return "timed out" in str(error)
 
 
 def _describe(test: Test) -> dict:
