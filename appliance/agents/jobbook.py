@@ -9,13 +9,15 @@ job's fate (a cancel, another agent): the caller must not overrule it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from dataclasses import dataclass
 
 from appliance import payload, rollups, workarea
 from appliance.agents.lease import Lease, hold
 from appliance.backends.base import JobSpec, JobStatus
-from appliance.db import database
+from appliance.db import database, is_postgres
 from appliance.models import Job, Site, Test, TestSite
 from appliance.states import JOB_FINAL, JobState, job_sources
 
@@ -23,6 +25,17 @@ from appliance.states import JOB_FINAL, JobState, job_sources
 STORED_EXTRAS = ("image_digest",)
 _ACTIVE_COLUMNS = (Job.id, Job.state, Job.backend_id, Job.work_dir, Job.submitted_at,
                    Job.started_at, Job.created_at, Job.attempt, Job.submit_host)
+
+
+_SQLITE_WRITES = threading.Lock()
+
+
+@contextlib.contextmanager
+def _transaction():
+    """One write transaction. On SQLite one at a time in this process: the submit
+    agent's site threads would otherwise queue through SQLite's busy sleeps."""
+    with contextlib.nullcontext() if is_postgres() else _SQLITE_WRITES, database.atomic():
+        yield
 
 
 @dataclass
@@ -88,7 +101,7 @@ def correct_outcomes(corrections: list[tuple[ActiveJob, JobStatus]], now: float,
     corrected = []
     if not wanted:
         return corrected
-    with database.atomic():
+    with _transaction():
         hold(lease)
         for job, status in wanted:
             values = _final_values(job, status, now, metrics_file)
@@ -108,7 +121,7 @@ def create_pending(test: Test, test_site: TestSite, site: Site, count: int, now:
     the job cap, so two agents racing for a test cannot reuse numbers or pass the cap.
     Only while `lease` stands (a node back after a takeover must not add load).
     """
-    with database.atomic():
+    with _transaction():
         hold(lease)
         claimed = (TestSite.update(jobs_created=TestSite.jobs_created + count)
                    .where(TestSite.id == test_site.id,
@@ -183,7 +196,7 @@ def record_submitted(submitted: list[tuple[int, str, str, float]], running: bool
     refused = set()
     if not submitted:
         return refused
-    with database.atomic():
+    with _transaction():
         hold(lease)
         for job_id, backend_id, folder, when in submitted:
             values = dict(state=state.value, backend_id=backend_id, submitted_at=when,
@@ -202,7 +215,7 @@ def record_statuses(changes: list[tuple[ActiveJob, JobStatus]], now: float,
     changed, finished = 0, []
     if not changes:
         return changed
-    with database.atomic():
+    with _transaction():
         hold(lease)
         for job, status in changes:
             moved = _apply(job, status, now, metrics_file)
@@ -278,7 +291,7 @@ def end_jobs(jobs: list[ActiveJob], state: JobState, reason: str, now: float,
     sources = [s.value for s in job_sources(state)]
     if not jobs:
         return 0
-    with database.atomic():
+    with _transaction():
         hold(lease)
         for job in jobs:
             started = job.started_at

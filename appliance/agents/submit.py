@@ -21,10 +21,11 @@ import time
 import peewee
 
 from appliance import credentials, sitecheck, workarea
-from appliance.agents import jobbook, load
+from appliance.agents import jobbook, load, siteworkers
 from appliance.agents.jobbook import ActiveJob
 from appliance.agents.lease import Lease, LeaseLost, still_held
 from appliance.agents.runner import Heartbeat
+from appliance.agents.siteworkers import SiteWorkers
 from appliance.agents.spaceguard import SpaceGuard
 from appliance.backends import Backend, BackendError, SettingsError, make_backend
 from appliance.backends.base import timed_out
@@ -60,7 +61,7 @@ class SubmitAgent:
         self._backends: dict[int, tuple[str, Backend]] = {}
         self._next_poll: dict[tuple[int, int], float] = {}
         self._kill_failures: collections.Counter = collections.Counter()
-        self._in_flight = 0
+        self._site_load: dict[tuple[int, int], int] = {}  # jobs in flight per (test, site)
         self._busy = False
         self._noted: set[tuple] = set()
         self._next_site_check = 0.0
@@ -75,6 +76,9 @@ class SubmitAgent:
         self._held: dict[int, Lease] = {}  # tests served last iteration
         self._lost: dict[int, str] = {}  # tests taken from this node: what was said
         self._unseen: set[int] = set()  # jobs of another node that this one cannot see
+        self._saying = threading.Lock()  # site threads may find a test lost at once
+        self._workers = SiteWorkers(patience=config.backend_timeout)
+        self._tasks: dict[int, list] = {}  # test id: this iteration's site tasks
 
     # -- the loop ---------------------------------------------------------
 
@@ -83,9 +87,10 @@ class SubmitAgent:
 
         A failure in one test or site is logged and costs only that test or site
         this iteration; only a broken database connection escapes (the runner
-        reconnects).
+        reconnects). Backend calls run on each site's own thread (SiteWorkers):
+        tasks are dispatched, waited for (never on a slow site), then each test
+        concludes from the tasks that finished.
         """
-        self._in_flight = 0
         self._busy = False
         self.space.check()
         # A list, not an open cursor: with SQLite an open read makes every write of
@@ -97,23 +102,27 @@ class SubmitAgent:
         self._held = {test.id: Lease.of(test) for test in tests}
         for test in tests:  # held again (given back to this node)
             self._lost.pop(test.id, None)
+        self._tasks = {}
         for test in tests:
             self._guarded(f"test {test.id}", self._work_on, test, now)
         self._guarded("ended tests", self._kill_jobs_of_ended_tests, now)
         self._guarded("late outcomes", self._look_late, now)
         self._guarded("jobs left behind", self._settle_left_behind, now)
+        self._workers.wait()
+        for test in tests:
+            self._guarded(f"test {test.id}", self._conclude, test, now)
         for test_id in self.space.reopened_for():
             add_log(test_id, "work area has space again: jobs resume", Severity.WARNING,
                     f"submit:{self.host}", at=now)
         self._forget_all_but({test.id for test in tests})
         self._check_sites_in_background(now)
-        self._load = self._in_flight
+        self._load = sum(list(self._site_load.values()))
         self.problem = self._problem()
         return 0.0 if self._busy else self._wait(now)
 
-    def _guarded(self, what: str, function, *args) -> None:
+    def _guarded(self, what: str, function, *args):
         try:
-            function(*args)
+            return function(*args)
         except LeaseLost as lost:  # taken over while this node was cut off: hands off
             self._say_lost(lost.lease, time.time())
         except TransitionRefused as refused:  # changed under us (cancel, reassignment)
@@ -139,8 +148,11 @@ class SubmitAgent:
 
     def _say_lost(self, lease: Lease, now: float, owner: str | None = None) -> None:
         """Once per test: in this agent's log, the test's log and its health check."""
-        if lease.test_id in self._lost:
-            return
+        with self._saying:
+            if lease.test_id not in self._lost:
+                self._say_lost_now(lease, now, owner)
+
+    def _say_lost_now(self, lease: Lease, now: float, owner: str | None) -> None:
         if owner is None:
             owner = Test.select(Test.submit_host).where(Test.id == lease.test_id).scalar()
         message = (f"{self.host} lost this test to {owner} while it could not reach the "
@@ -194,12 +206,14 @@ class SubmitAgent:
         """Drop what was remembered about tests no longer served here."""
         self._next_poll = {k: v for k, v in self._next_poll.items() if k[0] in test_ids}
         self._noted = {key for key in self._noted if key[0] in test_ids}
+        self._site_load = {k: v for k, v in self._site_load.items() if k[0] in test_ids}
 
     def load(self) -> int:
         return self._load
 
     def teardown(self) -> None:
         # Jobs keep running: whoever runs this host's tests next re-adopts them.
+        self._workers.close(timeout=self.config.backend_timeout * 2)
         if self._site_checks is not None:
             self._site_checks.join(timeout=self.config.backend_timeout * 2)
         for _, backend in self._backends.values():
@@ -212,21 +226,45 @@ class SubmitAgent:
     # -- one test ---------------------------------------------------------
 
     def _work_on(self, test: Test, now: float) -> None:
+        """Start the test when due; dispatch its sites' work (or, at its end time,
+        the last look and kill of what is left) to the sites' threads."""
         state = TestState(test.state)
         if state is TestState.SCHEDULED:
             if now < test.start_at:
                 return
             self._start(test, now)
-        if now >= test.end_at:
-            self._finish(test, now, "end time reached")
-            return
-        done = True
+        ending = now >= test.end_at
+        tasks = []
         for test_site, site in self._sites_of(test):
-            done &= self._serve_site_guarded(test, test_site, site, now)
+            if ending:
+                tasks.append(self._on_site(site, (test.id, site.id, "end"), self._kill_the_rest,
+                                           test, site, None, "still active at the end of the "
+                                           "test", now))
+            else:
+                tasks.append(self._on_site(site, (test.id, site.id, "serve"),
+                                           self._serve_site_guarded, test, test_site, site, now))
+        self._tasks[test.id] = tasks
+
+    def _on_site(self, site: Site, key: tuple, function, *args):
+        """function(*args) on the site's thread, guarded like a test's work."""
+        return self._workers.run(site.id, key, self._guarded,
+                                 f"test {key[0]} site {site.name}", function, *args)
+
+    def _conclude(self, test: Test, now: float) -> None:
+        """After the wait: complete the test when every site is finished (or, past
+        its end, when nothing is left active); a site still busy decides nothing."""
+        tasks = self._tasks.get(test.id)
+        if tasks is None or test.id in self._lost:
+            return
+        finished = all(task is not None and task.done() for task in tasks)
+        if now >= test.end_at:
+            if finished:
+                self._complete(test, now, "end time reached")
+            return
         if TestState(test.state) is TestState.SUBMITTING:
             self._move(test, TestState.RUNNING, now)
-        if done:
-            self._finish(test, now, "every site reached its job limit and all jobs ended")
+        if finished and all(siteworkers.outcome(task) for task in tasks):
+            self._complete(test, now, "every site reached its job limit and all jobs ended")
 
     def _sites_of(self, test: Test) -> list[tuple[TestSite, Site]]:
         rows = (TestSite.select(TestSite, Site).join(Site)
@@ -253,14 +291,7 @@ class SubmitAgent:
             raise TransitionRefused(f"work area failed: {error}") from error
         self._move(test, TestState.SUBMITTING, now, f"work area {folder}")
 
-    def _finish(self, test: Test, now: float, reason: str) -> None:
-        for _, site in self._sites_of(test):
-            jobs = jobbook.active_jobs(test.id, site.id)
-            if jobs:
-                self._guarded(f"test {test.id} site {site.name}", self._kill_the_rest, test,
-                              site, jobs, "still active at the end of the test", now)
-        if test.id in self._lost:
-            return
+    def _complete(self, test: Test, now: float, reason: str) -> None:
         if jobbook.active_jobs(test.id):
             self._busy = True  # a kill failed; try again next iteration
             return
@@ -275,7 +306,7 @@ class SubmitAgent:
         times out is left alone for a while (back-off), its jobs still counted."""
         until, delay = self._backoff.get(site.id, (0.0, 0.0))
         if now < until:
-            self._in_flight += len(jobbook.active_jobs(test.id, site.id))
+            self._site_load[(test.id, site.id)] = len(jobbook.active_jobs(test.id, site.id))
             return False
         try:
             done = self._serve_site(test, test_site, site, now)
@@ -304,7 +335,7 @@ class SubmitAgent:
             jobs = self._poll(test, backend, jobs, now, Lease.of(test))
             self._next_poll[key] = now + (self.config.poll_interval or backend.poll_interval)
         jobs = self._enforce_timeout(test, backend, jobs, now)
-        self._in_flight += len(jobs)
+        self._site_load[key] = len(jobs)
         finished = load.site_done(test_site.max_running, test_site.min_queue_depth,
                                   test_site.resubmit, test_site.job_cap, test_site.jobs_created)
         if finished:
@@ -326,7 +357,7 @@ class SubmitAgent:
                                     test_site.jobs_created, self.config.submit_batch)
         if count:
             self._submit(test, test_site, site, backend, count, now)
-            self._in_flight += count
+            self._site_load[key] = len(jobs) + count
             self._next_poll.setdefault(key, now + backend.poll_interval)
         return False
 
@@ -342,9 +373,9 @@ class SubmitAgent:
                                                self.config.work_dir, lease)
         if environment is not test.environment:
             specs = [dataclasses.replace(spec, environment=environment) for spec in specs]
-        submitted, timed_out = [], None
+        submitted, unanswered = [], None
         if backend.submits_in_batches and specs:
-            timed_out = self._submit_batch(backend, specs, submitted, failed)
+            unanswered = self._submit_batch(backend, specs, submitted, failed)
             specs = []  # done
         for number, spec in enumerate(specs):
             try:
@@ -354,7 +385,7 @@ class SubmitAgent:
                 if timed_out(error):
                     # It may have been submitted all the same: left pending, recovered by
                     # its name next time (_adopt_interrupted); the rest are not tried.
-                    timed_out = error
+                    unanswered = error
                     failed += [(rest, f"not submitted: the backend timed out ({error})")
                                for rest in specs[number + 1:]]
                     break
@@ -370,8 +401,8 @@ class SubmitAgent:
             job = ActiveJob(spec.job_id, JobState.PENDING.value, None, spec.work_dir, None, None,
                             now, spec.attempt)
             jobbook.end_jobs([job], JobState.FAILED, message, now, lease)
-        if timed_out is not None:
-            raise timed_out  # the site is backed off (_serve_site_guarded)
+        if unanswered is not None:
+            raise unanswered  # the site is backed off (_serve_site_guarded)
         if len(submitted) == count == self.config.submit_batch:
             self._busy = True  # more may be wanted at once
 
@@ -487,12 +518,14 @@ class SubmitAgent:
         rows = (Job.select(Job.test, Job.site, Test.submit_host).join(Test)
                 .where(mine, active | given_up).distinct().tuples())
         for test_id, site_id, owner in list(rows):
-            backend = self._backend(Site.get_by_id(site_id))
-            if backend.host_local:  # the new owner sees the others itself
-                self._settle_site(Test.get_by_id(test_id), backend, site_id, owner, now)
+            site = Site.get_by_id(site_id)
+            self._on_site(site, (test_id, site_id, "settle"), self._settle_site,
+                          Test.get_by_id(test_id), site, owner, now)
 
-    def _settle_site(self, test: Test, backend: Backend, site_id: int, owner: str,
-                     now: float) -> None:
+    def _settle_site(self, test: Test, site: Site, owner: str, now: float) -> None:
+        backend, site_id = self._backend(site), site.id
+        if not backend.host_local:  # the new owner sees these jobs itself
+            return
         jobs = [j for j in jobbook.active_jobs(test.id, site_id) if j.submit_host == self.host]
         left = self._poll(test, backend, jobs, now, None)
         if left:
@@ -559,16 +592,20 @@ class SubmitAgent:
                        Job.state.in_([s.value for s in JOB_ACTIVE]))
                 .distinct().tuples())
         for test_id, site_id in list(rows):
-            test = Test.get_by_id(test_id)
-            jobs = jobbook.active_jobs(test_id, site_id)
-            self._kill_the_rest(test, Site.get_by_id(site_id), jobs, f"test {test.state}", now)
-            summary.refresh(test_id, now, final=True)
+            test, site = Test.get_by_id(test_id), Site.get_by_id(site_id)
+            self._on_site(site, (test_id, site_id, "ended"), self._kill_the_rest, test, site,
+                          None, f"test {test.state}", now, True)
 
-    def _kill_the_rest(self, test: Test, site: Site, jobs: list[ActiveJob], reason: str,
-                       now: float) -> None:
+    def _kill_the_rest(self, test: Test, site: Site, jobs: list[ActiveJob] | None, reason: str,
+                       now: float, final: bool = False) -> None:
         """A last look first: a job that already ended is recorded as it ended; only
         what still runs is killed (and looked at again later: _look_late). A job of
-        another node that cannot be seen from here was not killed: it is lost."""
+        another node that cannot be seen from here was not killed: it is lost.
+        `final`: the test has ended already; its summary is made final after."""
+        if jobs is None:
+            jobs = jobbook.active_jobs(test.id, site.id)
+        if not jobs:
+            return
         backend = self._backend(site)
         jobs = self._adopt_interrupted(test, backend, jobs, now)
         lease = Lease.of(test)
@@ -580,6 +617,8 @@ class SubmitAgent:
         jobs = [j for j in jobs if j not in unseen]
         if jobs:
             self._end(backend, jobs, JobState.KILLED, reason, now, lease)
+        if final:
+            summary.refresh(test.id, now, final=True)
 
     def _look_late(self, now: float) -> None:
         """Jobs recorded killed or lost whose real outcome arrived afterwards (a status
@@ -595,9 +634,12 @@ class SubmitAgent:
                                                                now - jobbook.LATE_WINDOW):
             by_site[(test_id, site_id)].append(job)
         for (test_id, site_id), jobs in by_site.items():
-            test = tests[test_id]
-            self._correct(test, self._backend(Site.get_by_id(site_id)), jobs, now,
-                          Lease.of(test))
+            test, site = tests[test_id], Site.get_by_id(site_id)
+            self._on_site(site, (test_id, site_id, "late"), self._correct_at, test, site,
+                          jobs, now)
+
+    def _correct_at(self, test: Test, site: Site, jobs: list[ActiveJob], now: float) -> None:
+        self._correct(test, self._backend(site), jobs, now, Lease.of(test))
 
     def _correct(self, test: Test, backend: Backend, jobs: list[ActiveJob], now: float,
                  lease: Lease | None) -> list[int]:
