@@ -511,12 +511,17 @@ class SubmitAgent:
             return
         self._next_settle = now + LATE_LOOK_INTERVAL
         self._forget_lost(now)
-        mine = (Job.submit_host == self.host) & (Test.submit_host != self.host)
+        # Tests of another host that are live or ended lately (few: through the test
+        # table, then the job index by test, never a scan of every job).
+        tests = (Test.select(Test.id).where(
+            Test.submit_host != self.host, Test.state.in_([s.value for s in TEST_ON_SUBMIT_HOST])
+            | (Test.end_at >= now - jobbook.LATE_WINDOW)))
         active = Job.state.in_([s.value for s in JOB_ACTIVE])
         given_up = (Job.state.in_(jobbook.CORRECTABLE)
                     & (Job.ended_at >= now - jobbook.LATE_WINDOW))
         rows = (Job.select(Job.test, Job.site, Test.submit_host).join(Test)
-                .where(mine, active | given_up).distinct().tuples())
+                .where(Job.test.in_(tests), Job.submit_host == self.host, active | given_up)
+                .distinct().tuples())
         for test_id, site_id, owner in list(rows):
             site = Site.get_by_id(site_id)
             self._on_site(site, (test_id, site_id, "settle"), self._settle_site,
