@@ -38,7 +38,7 @@ def _transaction():
         yield
 
 
-@dataclass
+@dataclass(slots=True)  # slots: an agent holds one per job in flight (100,000s)
 class ActiveJob:
     id: int
     state: str

@@ -1,13 +1,15 @@
-"""One worker thread per site: a site's backend calls run on its own thread, so one
-slow or hanging site delays neither the other sites of its test nor other tests.
+"""A thread for each slow site: one slow or hanging site delays neither the other
+sites of its test nor other tests.
 
-A site's tasks run in order on its thread (a kill never overtakes the poll before
-it). A task is keyed (test, site, kind) and not queued again while it is pending.
-The submit agent dispatches an iteration's tasks, then `wait`s for them: for a
-site known to be slow not at all, for the others at most `patience` seconds (the
-backend timeout); a task still running then makes its site slow until one of its
-tasks ends quickly again. Tasks write to the database through their thread's own
-connection (peewee keeps one per thread); jobbook serialises SQLite writes.
+A site's tasks run on the agent's own thread while the site answers quickly (as
+cheap as a plain loop: no hand-over, one site's jobs in memory at a time). A task
+that takes longer than SLOW_AFTER makes its site slow: its tasks then run in order
+on the site's own thread (a kill never overtakes the poll before it) until one
+ends quickly again. A task is keyed (test, site, kind) and not queued again while
+it is pending. The agent dispatches an iteration's tasks, then `wait`s: for a
+site known to be slow not at all, for a site's first task on its thread at most
+`patience` seconds (the backend timeout). Threaded tasks write to the database
+through their thread's own connection; jobbook serialises SQLite writes.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class SiteWorkers:
         self._pending: dict[Hashable, concurrent.futures.Future] = {}
         self._dispatched: list[tuple[int, concurrent.futures.Future]] = []
         self._slow: set[int] = set()
+        self._site_futures: dict[int, list[concurrent.futures.Future]] = {}
 
     def run(self, site_id: int, key: Hashable, function: Callable, *args
             ) -> concurrent.futures.Future | None:
@@ -37,13 +40,31 @@ class SiteWorkers:
         pending = self._pending.get(key)
         if pending is not None and not pending.done():
             return None
+        if site_id not in self._slow and not self._busy(site_id):
+            return self._inline(site_id, function, *args)
         executor = self._executors.get(site_id)
         if executor is None:
             executor = self._executors[site_id] = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix=f"site-{site_id}")
         future = executor.submit(self._timed, site_id, function, *args)
+        self._site_futures.setdefault(site_id, []).append(future)
         self._pending[key] = future
         self._dispatched.append((site_id, future))
+        return future
+
+    def _busy(self, site_id: int) -> bool:
+        return any(not f.done() for s, f in self._dispatched if s == site_id) or any(
+            not f.done() for f in self._site_futures.get(site_id, ()))
+
+    def _inline(self, site_id: int, function: Callable, *args) -> concurrent.futures.Future:
+        """Run here and now; a broken database connection escapes to the runner."""
+        started = time.monotonic()
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(function(*args))
+        finally:
+            if time.monotonic() - started >= SLOW_AFTER:
+                self._slow.add(site_id)
         return future
 
     def _timed(self, site_id: int, function: Callable, *args):
@@ -73,6 +94,8 @@ class SiteWorkers:
             if not future.done():
                 self._slow.add(site_id)
         self._pending = {key: f for key, f in self._pending.items() if not f.done()}
+        self._site_futures = {site: left for site, futures in self._site_futures.items()
+                              if (left := [f for f in futures if not f.done()])}
 
     def is_slow(self, site_id: int) -> bool:
         return site_id in self._slow
