@@ -33,6 +33,18 @@ SQLITE_PRAGMAS = {
 }
 
 
+# A connection to PostgreSQL that stops answering (a network cut: no reset arrives) is
+# noticed within about 20 s, not after the kernel's retransmissions (15 minutes), and
+# PostgreSQL ends a transaction whose client went silent, releasing its row locks (a
+# cut-off submit node must not keep a test it is losing locked: appliance/agents/lease.py).
+IDLE_IN_TRANSACTION = 20_000  # ms
+POSTGRES_LIVENESS = {
+    "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 2,
+    "tcp_user_timeout": 20_000,  # ms of unacknowledged data before the connection is dead
+    "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION}",
+}
+
+
 def make_database(url: str, connect_timeout: float = 10.0) -> peewee.Database:
     """A peewee database for a sqlite:/// or postgresql:// URL (not yet connected).
     A PostgreSQL connection attempt gives up after `connect_timeout` seconds (a
@@ -48,7 +60,8 @@ def make_database(url: str, connect_timeout: float = 10.0) -> peewee.Database:
         return peewee.PostgresqlDatabase(
             unquote(parsed.path.lstrip("/")), user=unquote(parsed.username or "") or None,
             password=unquote(parsed.password or "") or None, host=parsed.hostname,
-            port=parsed.port or 5432, connect_timeout=max(1, math.ceil(connect_timeout)))
+            port=parsed.port or 5432, connect_timeout=max(1, math.ceil(connect_timeout)),
+            **POSTGRES_LIVENESS)
     raise BadInput(f"unsupported database URL scheme {parsed.scheme!r}")
 
 

@@ -135,6 +135,9 @@ class Test(SummaryMixin):
     state = pw.CharField(max_length=16, default=TestState.DRAFT.value, index=True)
     state_reason = pw.TextField(default="")
     submit_host = pw.CharField(max_length=128, null=True, index=True)
+    # Raised by the server each time it gives the test to a host (appliance/agents/lease.py):
+    # a submit agent's writes for the test hold only while the number it read stands.
+    lease = pw.IntegerField(default=0)
     owner = pw.CharField(max_length=64, default="system")
     cloned_from = pw.ForeignKeyField("self", null=True, backref="clones")
     created_at = pw.DoubleField(default=time.time)

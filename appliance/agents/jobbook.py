@@ -1,18 +1,23 @@
 """Writing job transitions to the database, each one guarded by the job's state.
 
-The order that makes crashes harmless: the job row is written (pending) and
+Every write for a test begins with its lease (appliance/agents/lease.py): a node
+that lost the test to another stops at once, writing nothing. The order that
+makes crashes harmless: the job row is written (pending) and
 committed before the backend is asked; the backend id is stored right after.
 A guarded update that changes no row means someone else already decided the
 job's fate (a cancel, another agent): the caller must not overrule it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from dataclasses import dataclass
 
 from appliance import payload, rollups, workarea, workers
+from appliance.agents.lease import Lease, hold
 from appliance.backends.base import JobSpec, JobStatus
-from appliance.db import database
+from appliance.db import database, is_postgres
 from appliance.models import Job, Site, Test, TestSite
 from appliance.states import JOB_FINAL, JobState, job_sources
 
@@ -22,7 +27,18 @@ _ACTIVE_COLUMNS = (Job.id, Job.state, Job.backend_id, Job.work_dir, Job.submitte
                    Job.started_at, Job.created_at, Job.attempt, Job.submit_host)
 
 
-@dataclass
+_SQLITE_WRITES = threading.Lock()
+
+
+@contextlib.contextmanager
+def _transaction():
+    """One write transaction. On SQLite one at a time in this process: the submit
+    agent's site threads would otherwise queue through SQLite's busy sleeps."""
+    with contextlib.nullcontext() if is_postgres() else _SQLITE_WRITES, database.atomic():
+        yield
+
+
+@dataclass(slots=True)  # slots: an agent holds one per job in flight (100,000s)
 class ActiveJob:
     id: int
     state: str
@@ -70,7 +86,7 @@ def recently_given_up(test_ids: list[int], since: float) -> list[tuple[int, int,
 
 
 def correct_outcomes(corrections: list[tuple[ActiveJob, JobStatus]], now: float,
-                     metrics_file: str) -> list[int]:
+                     metrics_file: str, lease: Lease | None = None) -> list[int]:
     """Record the real outcome (completed, failed) of jobs recorded killed or lost,
     learnt later (a status file written as the kill arrived); the ids corrected.
 
@@ -83,7 +99,10 @@ def correct_outcomes(corrections: list[tuple[ActiveJob, JobStatus]], now: float,
               if status.state in (JobState.COMPLETED, JobState.FAILED)]
     before = rollups.rows_of([job.id for job, _ in wanted])
     corrected = []
-    with database.atomic():
+    if not wanted:
+        return corrected
+    with _transaction():
+        hold(lease)
         for job, status in wanted:
             values = _final_values(job, status, now, metrics_file)
             if guarded_update(job.id, values, list(CORRECTABLE)):
@@ -93,19 +112,19 @@ def correct_outcomes(corrections: list[tuple[ActiveJob, JobStatus]], now: float,
 
 
 def create_pending(test: Test, test_site: TestSite, site: Site, count: int, now: float,
-                   host: str, work_dir: str) -> tuple[list[JobSpec], list[tuple[JobSpec, str]]]:
+                   host: str, work_dir: str, lease: Lease | None = None
+                   ) -> tuple[list[JobSpec], list[tuple[JobSpec, str]]]:
     """Insert `count` pending jobs (committed), make their folders; return the specs
     ready to submit and [(spec, reason)] of those whose folder could not be written.
 
     The attempt numbers are claimed with one UPDATE ... RETURNING that also checks
     the job cap, so two agents racing for a test cannot reuse numbers or pass the cap.
+    Only while `lease` stands (a node back after a takeover must not add load).
     """
-    with database.atomic():
-        # The lease: only while the test is still this host's (a node cut off from the
-        # database that comes back after a takeover must not add load).
-        owned = Test.select(Test.id).where(Test.id == test.id, Test.submit_host == host)
+    with _transaction():
+        hold(lease)
         claimed = (TestSite.update(jobs_created=TestSite.jobs_created + count)
-                   .where(TestSite.id == test_site.id, TestSite.test.in_(owned),
+                   .where(TestSite.id == test_site.id,
                           TestSite.job_cap.is_null() | (TestSite.jobs_created + count
                                                         <= TestSite.job_cap))
                    .returning(TestSite.jobs_created).tuples().execute())
@@ -166,7 +185,8 @@ def _update_sql(columns: tuple[str, ...], sources: int) -> str:
     return f'UPDATE "job" SET {assignments} WHERE "id" = {mark} AND "state" IN ({wanted})'
 
 
-def record_submitted(submitted: list[tuple[int, str, str, float]], running: bool) -> set[int]:
+def record_submitted(submitted: list[tuple[int, str, str, float]], running: bool,
+                     lease: Lease | None = None) -> set[int]:
     """Store backend ids of jobs just submitted: [(job id, backend id, folder, when)].
 
     Returns the ids whose row was no longer pending (decided by someone else).
@@ -174,7 +194,10 @@ def record_submitted(submitted: list[tuple[int, str, str, float]], running: bool
     state = JobState.RUNNING if running else JobState.SUBMITTED
     pending = [JobState.PENDING.value]
     refused = set()
-    with database.atomic():
+    if not submitted:
+        return refused
+    with _transaction():
+        hold(lease)
         for job_id, backend_id, folder, when in submitted:
             values = dict(state=state.value, backend_id=backend_id, submitted_at=when,
                           work_dir=folder)
@@ -186,11 +209,14 @@ def record_submitted(submitted: list[tuple[int, str, str, float]], running: bool
 
 
 def record_statuses(changes: list[tuple[ActiveJob, JobStatus]], now: float,
-                    metrics_file: str) -> int:
+                    metrics_file: str, lease: Lease | None = None) -> int:
     """Apply what polls learnt; returns how many rows changed. The daily rollups
     of the jobs that became final are updated in the same transaction."""
     changed, finished = 0, []
-    with database.atomic():
+    if not changes:
+        return changed
+    with _transaction():
+        hold(lease)
         for job, status in changes:
             moved = _apply(job, status, now, metrics_file)
             changed += moved
@@ -259,12 +285,16 @@ def _metrics(job: ActiveJob, status: JobStatus, metrics_file: str) -> dict:
     return {"metrics": metrics} if metrics is not None else {}
 
 
-def end_jobs(jobs: list[ActiveJob], state: JobState, reason: str, now: float) -> int:
+def end_jobs(jobs: list[ActiveJob], state: JobState, reason: str, now: float,
+             lease: Lease | None = None) -> int:
     """Give jobs a final state decided by the agent (killed, lost, failed), and
     add them to the daily rollups in the same transaction."""
     finished = []
     sources = [s.value for s in job_sources(state)]
-    with database.atomic():
+    if not jobs:
+        return 0
+    with _transaction():
+        hold(lease)
         for job in jobs:
             started = job.started_at
             values = dict(state=state.value, reason=reason, ended_at=now)

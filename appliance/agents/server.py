@@ -18,9 +18,9 @@ import peewee as pw
 import schedule
 
 from appliance import credentials, retention
+from appliance.agents import lease
 from appliance.agents.runner import Heartbeat
 from appliance.config import Config
-from appliance.db import database
 from appliance.health import live as health
 from appliance.health import webhooks
 from appliance.knobs import target_in_flight_sql
@@ -173,7 +173,7 @@ class ServerAgent:
             host = min(hosts, key=lambda h: (hosts[h], h))
             try:
                 move_test(test.id, TestState.SCHEDULED, ACTOR, f"assigned to {host}", at=now,
-                          submit_host=host)
+                          submit_host=host, lease=Test.lease + 1)
             except TransitionRefused as refused:
                 log.info("%s", refused)
                 continue
@@ -200,14 +200,12 @@ class ServerAgent:
                             dead_host)
                 continue
             host = min(hosts, key=lambda h: (hosts[h], h))
-            with database.atomic():
-                changed = (Test.update(submit_host=host)
-                           .where(Test.id == test_id, Test.submit_host == dead_host).execute())
-                if changed:
-                    add_log(test_id, f"submit host {dead_host} stopped responding: moved to "
-                            f"{host}", Severity.WARNING, ACTOR, at=now)
+            if not lease.take_over(test_id, dead_host, host):
+                continue
+            add_log(test_id, f"submit host {dead_host} stopped responding: moved to {host}",
+                    Severity.WARNING, ACTOR, at=now)
             hosts[host] += self._test_weight(test_id)
-            moved += changed
+            moved += 1
         return moved
 
     def refresh_summaries(self, now: float) -> int:

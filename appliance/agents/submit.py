@@ -21,11 +21,14 @@ import time
 import peewee
 
 from appliance import credentials, sitecheck, workarea
-from appliance.agents import jobbook, load
+from appliance.agents import jobbook, load, siteworkers
 from appliance.agents.jobbook import ActiveJob
+from appliance.agents.lease import Lease, LeaseLost, still_held
 from appliance.agents.runner import Heartbeat
+from appliance.agents.siteworkers import SiteWorkers
 from appliance.agents.spaceguard import SpaceGuard
 from appliance.backends import Backend, BackendError, SettingsError, make_backend
+from appliance.backends.base import timed_out
 from appliance.config import Config
 from appliance.db import connection_broken, database
 from appliance.lifecycle import TransitionRefused, add_log, move_test
@@ -58,7 +61,7 @@ class SubmitAgent:
         self._backends: dict[int, tuple[str, Backend]] = {}
         self._next_poll: dict[tuple[int, int], float] = {}
         self._kill_failures: collections.Counter = collections.Counter()
-        self._in_flight = 0
+        self._site_load: dict[tuple[int, int], int] = {}  # jobs in flight per (test, site)
         self._busy = False
         self._noted: set[tuple] = set()
         self._next_site_check = 0.0
@@ -70,6 +73,12 @@ class SubmitAgent:
         self._load = 0
         self.space = SpaceGuard(config.work_dir, config.work_min_free)
         self.problem: str | None = None  # the heartbeat carries it to the pages
+        self._held: dict[int, Lease] = {}  # tests served last iteration
+        self._lost: dict[int, str] = {}  # tests taken from this node: what was said
+        self._unseen: set[int] = set()  # jobs of another node that this one cannot see
+        self._saying = threading.Lock()  # site threads may find a test lost at once
+        self._workers = SiteWorkers(patience=config.backend_timeout)
+        self._tasks: dict[int, list] = {}  # test id: this iteration's site tasks
 
     # -- the loop ---------------------------------------------------------
 
@@ -78,33 +87,44 @@ class SubmitAgent:
 
         A failure in one test or site is logged and costs only that test or site
         this iteration; only a broken database connection escapes (the runner
-        reconnects).
+        reconnects). Backend calls run on each site's own thread (SiteWorkers):
+        tasks are dispatched, waited for (never on a slow site), then each test
+        concludes from the tasks that finished.
         """
-        self._in_flight = 0
         self._busy = False
         self.space.check()
-        self.problem = self.space.problem
         # A list, not an open cursor: with SQLite an open read makes every write of
         # this iteration fail ("database is locked") once another process commits.
         tests = list(Test.select().where(Test.submit_host == self.host,
                                          Test.state.in_([s.value for s in TEST_ON_SUBMIT_HOST]))
                      .order_by(Test.id))
+        self._notice_takeovers({test.id for test in tests}, now)
+        self._held = {test.id: Lease.of(test) for test in tests}
+        for test in tests:  # held again (given back to this node)
+            self._lost.pop(test.id, None)
+        self._tasks = {}
         for test in tests:
             self._guarded(f"test {test.id}", self._work_on, test, now)
         self._guarded("ended tests", self._kill_jobs_of_ended_tests, now)
         self._guarded("late outcomes", self._look_late, now)
         self._guarded("jobs left behind", self._settle_left_behind, now)
+        self._workers.wait()
+        for test in tests:
+            self._guarded(f"test {test.id}", self._conclude, test, now)
         for test_id in self.space.reopened_for():
             add_log(test_id, "work area has space again: jobs resume", Severity.WARNING,
                     f"submit:{self.host}", at=now)
         self._forget_all_but({test.id for test in tests})
         self._check_sites_in_background(now)
-        self._load = self._in_flight
+        self._load = sum(list(self._site_load.values()))
+        self.problem = self._problem()
         return 0.0 if self._busy else self._wait(now)
 
-    def _guarded(self, what: str, function, *args) -> None:
+    def _guarded(self, what: str, function, *args):
         try:
-            function(*args)
+            return function(*args)
+        except LeaseLost as lost:  # taken over while this node was cut off: hands off
+            self._say_lost(lost.lease, time.time())
         except TransitionRefused as refused:  # changed under us (cancel, reassignment)
             log.info("%s: %s", what, refused)
         except DATABASE_ERRORS as error:
@@ -113,6 +133,55 @@ class SubmitAgent:
             log.exception("%s: the database refused a query; retrying next time", what)
         except Exception:  # one broken test must not starve the others
             log.exception("%s: iteration failed; retrying next time", what)
+
+    # -- losing a test to another node --------------------------------------
+
+    def _notice_takeovers(self, serving: set[int], now: float) -> None:
+        """Tests served last iteration that another host holds now were taken over
+        (this node was cut off, or stalled, past HC_AGENT_DEAD_AFTER)."""
+        for test_id, lease in list(self._held.items()):
+            if test_id in serving or test_id in self._lost:
+                continue
+            row = Test.get_or_none(Test.id == test_id)
+            if row is not None and (row.submit_host, row.lease) != (lease.host, lease.number):
+                self._say_lost(lease, now, row.submit_host)
+
+    def _say_lost(self, lease: Lease, now: float, owner: str | None = None) -> None:
+        """Once per test: in this agent's log, the test's log and its health check."""
+        with self._saying:
+            if lease.test_id not in self._lost:
+                self._say_lost_now(lease, now, owner)
+
+    def _say_lost_now(self, lease: Lease, now: float, owner: str | None) -> None:
+        if owner is None:
+            owner = Test.select(Test.submit_host).where(Test.id == lease.test_id).scalar()
+        message = (f"{self.host} lost this test to {owner} while it could not reach the "
+                   "database (or stalled): it stops acting on it, records the outcomes it "
+                   "knows of its own jobs and kills those only it can see")
+        log.warning("test %s: %s", lease.test_id, message)
+        add_log(lease.test_id, message, Severity.WARNING, f"submit:{self.host}", at=now)
+        self._lost[lease.test_id] = (message, now)
+        self._held.pop(lease.test_id, None)
+
+    def _problem(self) -> str | None:
+        """What the health check says: a full work area, tests lost to a takeover."""
+        problems = [self.space.problem] if self.space.problem else []
+        if self._lost:
+            ids = ", ".join(str(i) for i in sorted(self._lost))
+            problems.append(f"test(s) {ids} taken over by another node while this one could "
+                            "not reach the database")
+        return "; ".join(problems) or None
+
+    def _forget_lost(self, now: float) -> None:
+        """A lost test stops being a problem once none of this node's jobs of it is
+        left active (and the heartbeat has carried it at least twice)."""
+        for test_id, (_, said_at) in list(self._lost.items()):
+            if now - said_at < 2 * self.config.heartbeat_interval:
+                continue
+            mine = Job.select(Job.id).where(Job.test == test_id, Job.submit_host == self.host,
+                                            Job.state.in_([s.value for s in JOB_ACTIVE]))
+            if not mine.exists():
+                del self._lost[test_id]
 
     def _check_sites_in_background(self, now: float) -> None:
         """Site checks run in their own thread: a slow check never delays jobs."""
@@ -137,12 +206,14 @@ class SubmitAgent:
         """Drop what was remembered about tests no longer served here."""
         self._next_poll = {k: v for k, v in self._next_poll.items() if k[0] in test_ids}
         self._noted = {key for key in self._noted if key[0] in test_ids}
+        self._site_load = {k: v for k, v in self._site_load.items() if k[0] in test_ids}
 
     def load(self) -> int:
         return self._load
 
     def teardown(self) -> None:
         # Jobs keep running: whoever runs this host's tests next re-adopts them.
+        self._workers.close(timeout=self.config.backend_timeout * 2)
         if self._site_checks is not None:
             self._site_checks.join(timeout=self.config.backend_timeout * 2)
         for _, backend in self._backends.values():
@@ -155,21 +226,45 @@ class SubmitAgent:
     # -- one test ---------------------------------------------------------
 
     def _work_on(self, test: Test, now: float) -> None:
+        """Start the test when due; dispatch its sites' work (or, at its end time,
+        the last look and kill of what is left) to the sites' threads."""
         state = TestState(test.state)
         if state is TestState.SCHEDULED:
             if now < test.start_at:
                 return
             self._start(test, now)
-        if now >= test.end_at:
-            self._finish(test, now, "end time reached")
-            return
-        done = True
+        ending = now >= test.end_at
+        tasks = []
         for test_site, site in self._sites_of(test):
-            done &= self._serve_site_guarded(test, test_site, site, now)
+            if ending:
+                tasks.append(self._on_site(site, (test.id, site.id, "end"), self._kill_the_rest,
+                                           test, site, None, "still active at the end of the "
+                                           "test", now))
+            else:
+                tasks.append(self._on_site(site, (test.id, site.id, "serve"),
+                                           self._serve_site_guarded, test, test_site, site, now))
+        self._tasks[test.id] = tasks
+
+    def _on_site(self, site: Site, key: tuple, function, *args):
+        """function(*args) on the site's thread, guarded like a test's work."""
+        return self._workers.run(site.id, key, self._guarded,
+                                 f"test {key[0]} site {site.name}", function, *args)
+
+    def _conclude(self, test: Test, now: float) -> None:
+        """After the wait: complete the test when every site is finished (or, past
+        its end, when nothing is left active); a site still busy decides nothing."""
+        tasks = self._tasks.get(test.id)
+        if tasks is None or test.id in self._lost:
+            return
+        finished = all(task is not None and task.done() for task in tasks)
+        if now >= test.end_at:
+            if finished:
+                self._complete(test, now, "end time reached")
+            return
         if TestState(test.state) is TestState.SUBMITTING:
             self._move(test, TestState.RUNNING, now)
-        if done:
-            self._finish(test, now, "every site reached its job limit and all jobs ended")
+        if finished and all(siteworkers.outcome(task) for task in tasks):
+            self._complete(test, now, "every site reached its job limit and all jobs ended")
 
     def _sites_of(self, test: Test) -> list[tuple[TestSite, Site]]:
         rows = (TestSite.select(TestSite, Site).join(Site)
@@ -177,8 +272,13 @@ class SubmitAgent:
         return [(row, row.site) for row in rows]
 
     def _move(self, test: Test, target: TestState, now: float, reason: str = "") -> None:
-        move_test(test.id, target, f"submit:{self.host}", reason, at=now,
-                  only_if=(Test.submit_host == self.host))
+        try:
+            move_test(test.id, target, f"submit:{self.host}", reason, at=now,
+                      only_if=(Test.submit_host == self.host) & (Test.lease == test.lease))
+        except TransitionRefused:
+            if not still_held(Lease.of(test)):
+                raise LeaseLost(Lease.of(test)) from None
+            raise
         test.state = target.value
 
     def _start(self, test: Test, now: float) -> None:
@@ -191,12 +291,7 @@ class SubmitAgent:
             raise TransitionRefused(f"work area failed: {error}") from error
         self._move(test, TestState.SUBMITTING, now, f"work area {folder}")
 
-    def _finish(self, test: Test, now: float, reason: str) -> None:
-        for _, site in self._sites_of(test):
-            jobs = jobbook.active_jobs(test.id, site.id)
-            if jobs:
-                self._guarded(f"test {test.id} site {site.name}", self._kill_the_rest, test,
-                              site, jobs, "still active at the end of the test", now)
+    def _complete(self, test: Test, now: float, reason: str) -> None:
         if jobbook.active_jobs(test.id):
             self._busy = True  # a kill failed; try again next iteration
             return
@@ -211,12 +306,12 @@ class SubmitAgent:
         times out is left alone for a while (back-off), its jobs still counted."""
         until, delay = self._backoff.get(site.id, (0.0, 0.0))
         if now < until:
-            self._in_flight += len(jobbook.active_jobs(test.id, site.id))
+            self._site_load[(test.id, site.id)] = len(jobbook.active_jobs(test.id, site.id))
             return False
         try:
             done = self._serve_site(test, test_site, site, now)
         except BackendError as error:
-            if not _timed_out(error):
+            if not timed_out(error):
                 raise
             delay = min(BACKOFF_MAX, max(BACKOFF_FIRST, delay * 2))
             self._backoff[site.id] = (now + delay, delay)
@@ -234,13 +329,13 @@ class SubmitAgent:
             self._note_once(test, site, f"site {site.name} unusable: {error}")
             return True
         jobs = jobbook.active_jobs(test.id, site.id)
-        jobs = self._adopt_interrupted(backend, jobs, now)
+        jobs = self._adopt_interrupted(test, backend, jobs, now)
         key = (test.id, site.id)
         if now >= self._next_poll.get(key, 0.0):
-            jobs = self._poll(test, backend, jobs, now)
+            jobs = self._poll(test, backend, jobs, now, Lease.of(test))
             self._next_poll[key] = now + (self.config.poll_interval or backend.poll_interval)
         jobs = self._enforce_timeout(test, backend, jobs, now)
-        self._in_flight += len(jobs)
+        self._site_load[key] = len(jobs)
         finished = load.site_done(test_site.max_running, test_site.min_queue_depth,
                                   test_site.resubmit, test_site.job_cap, test_site.jobs_created)
         if finished:
@@ -262,7 +357,7 @@ class SubmitAgent:
                                     test_site.jobs_created, self.config.submit_batch)
         if count:
             self._submit(test, test_site, site, backend, count, now)
-            self._in_flight += count
+            self._site_load[key] = len(jobs) + count
             self._next_poll.setdefault(key, now + backend.poll_interval)
         return False
 
@@ -273,36 +368,41 @@ class SubmitAgent:
         except credentials.CredentialError as error:
             self._note_once(test, site, f"site {site.name}: no jobs sent: {error}")
             return
+        lease = Lease.of(test)
         specs, failed = jobbook.create_pending(test, test_site, site, count, now, self.host,
-                                               self.config.work_dir)
+                                               self.config.work_dir, lease)
         if environment is not test.environment:
             specs = [dataclasses.replace(spec, environment=environment) for spec in specs]
-        submitted, timed_out = [], None
+        submitted, unanswered = [], None
         if backend.submits_in_batches and specs:
-            timed_out = self._submit_batch(backend, specs, submitted, failed)
+            unanswered = self._submit_batch(backend, specs, submitted, failed)
             specs = []  # done
         for number, spec in enumerate(specs):
             try:
                 when = time.time()
                 submitted.append((spec.job_id, backend.submit(spec), spec.work_dir, when))
             except BackendError as error:
-                if _timed_out(error):
+                if timed_out(error):
                     # It may have been submitted all the same: left pending, recovered by
                     # its name next time (_adopt_interrupted); the rest are not tried.
-                    timed_out = error
+                    unanswered = error
                     failed += [(rest, f"not submitted: the backend timed out ({error})")
                                for rest in specs[number + 1:]]
                     break
                 failed.append((spec, f"submit failed: {error}"))
-        refused = jobbook.record_submitted(submitted, backend.starts_immediately)
+        try:
+            refused = jobbook.record_submitted(submitted, backend.starts_immediately, lease)
+        except LeaseLost:  # taken over meanwhile: what it cannot record must not run
+            backend.kill({bid: folder for _, bid, folder, _ in submitted})
+            raise
         if refused:  # decided meanwhile by someone else: do not let them run untracked
             backend.kill({bid: folder for jid, bid, folder, _ in submitted if jid in refused})
         for spec, message in failed:
             job = ActiveJob(spec.job_id, JobState.PENDING.value, None, spec.work_dir, None, None,
                             now, spec.attempt)
-            jobbook.end_jobs([job], JobState.FAILED, message, now)
-        if timed_out is not None:
-            raise timed_out  # the site is backed off (_serve_site_guarded)
+            jobbook.end_jobs([job], JobState.FAILED, message, now, lease)
+        if unanswered is not None:
+            raise unanswered  # the site is backed off (_serve_site_guarded)
         if len(submitted) == count == self.config.submit_batch:
             self._busy = True  # more may be wanted at once
 
@@ -314,7 +414,7 @@ class SubmitAgent:
         try:
             outcomes = backend.submit_many(specs)
         except BackendError as error:  # the whole batch refused (CE down, credential)
-            if _timed_out(error):  # left pending: recovered from their folders next time
+            if timed_out(error):  # left pending: recovered from their folders next time
                 return error
             outcomes = [error] * len(specs)
         for spec, outcome in zip(specs, outcomes, strict=True):
@@ -324,14 +424,15 @@ class SubmitAgent:
                 submitted.append((spec.job_id, outcome, spec.work_dir, when))
         return None
 
-    def _adopt_interrupted(self, backend: Backend, jobs: list[ActiveJob],
+    def _adopt_interrupted(self, test: Test, backend: Backend, jobs: list[ActiveJob],
                            now: float) -> list[ActiveJob]:
-        """Pending jobs with no backend id were being submitted when an agent died."""
+        """Pending jobs with no backend id were being submitted when an agent died (or
+        was cut off from the database: then it may still hand them over, or has)."""
         interrupted = [j for j in jobs if j.state == JobState.PENDING.value and not j.backend_id]
         if not interrupted:
             return jobs
-        adopted, vanished = [], []
-        unsettled = []
+        lease = Lease.of(test)
+        adopted, vanished, unsettled = [], [], []
         for job in interrupted:
             folder = job.work_dir or self._folder_of(job)
             try:
@@ -340,30 +441,36 @@ class SubmitAgent:
                 self._recover_failures[job.id] += 1
                 if self._recover_failures[job.id] >= KILL_ATTEMPTS:
                     jobbook.end_jobs([job], JobState.LOST, f"could not be recovered from "
-                                     f"{backend.name}: {error}", now)
+                                     f"{backend.name}: {error}", now, lease)
                 else:
                     log.warning("job %s: recovery failed: %s", job.id, error)
                     unsettled.append(job)
                 continue
             if backend_id:
                 adopted.append((job.id, backend_id, folder, job.created_at))
+            elif self._of_another_node(job) and now < job.created_at + test.timeout:
+                unsettled.append(job)  # its node may yet hand it over: counted meanwhile
             else:
                 vanished.append(job)
-        jobbook.record_submitted(adopted, backend.starts_immediately)
+        jobbook.record_submitted(adopted, backend.starts_immediately, lease)
         jobbook.end_jobs(vanished, JobState.LOST,
                          "the submitting agent stopped before the job was handed to the backend",
-                         now)
-        log.info("re-adopted %d interrupted submissions, %d never started", len(adopted),
-                 len(vanished))
+                         now, lease)
+        if adopted or vanished:
+            log.info("re-adopted %d interrupted submissions, %d never started", len(adopted),
+                     len(vanished))
         settled = [j for j in jobs if j not in interrupted]
         return settled + unsettled + jobbook.jobs_by_id([job_id for job_id, *_ in adopted])
+
+    def _of_another_node(self, job: ActiveJob) -> bool:
+        return job.submit_host not in (None, self.host)
 
     def _folder_of(self, job: ActiveJob) -> str:
         row = Job.select(Job.test, Site.name).join(Site).where(Job.id == job.id).tuples().get()
         return workarea.job_dir(self.config.work_dir, row[0], row[1], job.id)
 
-    def _poll(self, test: Test, backend: Backend, jobs: list[ActiveJob],
-              now: float) -> list[ActiveJob]:
+    def _poll(self, test: Test, backend: Backend, jobs: list[ActiveJob], now: float,
+              lease: Lease | None) -> list[ActiveJob]:
         at_backend = {j.backend_id: j for j in jobs if j.backend_id}
         if not at_backend:
             return jobs
@@ -371,61 +478,103 @@ class SubmitAgent:
             statuses = backend.poll({bid: j.work_dir for bid, j in at_backend.items()})
         except BackendError as error:
             log.warning("test %s: poll of %s failed: %s", test.id, backend.name, error)
-            if _timed_out(error):
+            if timed_out(error):
                 raise  # the site is backed off (_serve_site_guarded)
             return jobs
         changes = [(at_backend[bid], status) for bid, status in statuses.items()
                    if bid in at_backend and status.state.value != at_backend[bid].state
-                   and not self._left_to_its_node(backend, at_backend[bid], status)]
-        jobbook.record_statuses(changes, now, test.metrics_file)
+                   and not self._unseen_here(at_backend[bid], status)]
+        jobbook.record_statuses(changes, now, test.metrics_file, lease)
         for job, status in changes:
             job.state = status.state.value
             if status.state is JobState.RUNNING and job.started_at is None:
                 job.started_at = status.started_at or now
         return [j for j in jobs if JobState(j.state) in JOB_ACTIVE]
 
-    def _left_to_its_node(self, backend: Backend, job: ActiveJob, status) -> bool:
-        """A process of another node (a test taken over) is invisible here: "lost"
-        only means we cannot see it. It stays active, counted against the site's
-        load, until its node reports, its status file appears, or its timeout."""
-        return (backend.host_local and status.state is JobState.LOST
-                and job.submit_host not in (None, self.host))
+    def _unseen_here(self, job: ActiveJob, status) -> bool:
+        """A job of another node (a test taken over) that this node's backend has no
+        trace of (another container's process, another daemon's container): "lost"
+        only means it cannot be seen from here. It stays active, counted against the
+        site's load, until its node reports, its status file appears, or its timeout
+        passes (_enforce_timeout)."""
+        if status.state is JobState.LOST and self._of_another_node(job):
+            self._unseen.add(job.id)
+            return True
+        self._unseen.discard(job.id)
+        return False
 
     def _settle_left_behind(self, now: float) -> None:
         """Back after a takeover (cut off from the database): record the outcomes of
-        this node's local jobs of tests it no longer holds, kill the rest."""
+        this node's local jobs of tests it no longer holds, kill the rest; correct
+        those the new owner had to give up without seeing them."""
         if now < self._next_settle:
             return
         self._next_settle = now + LATE_LOOK_INTERVAL
+        self._forget_lost(now)
+        # Tests of another host that are live or ended lately (few: through the test
+        # table, then the job index by test, never a scan of every job).
+        tests = (Test.select(Test.id).where(
+            Test.submit_host != self.host, Test.state.in_([s.value for s in TEST_ON_SUBMIT_HOST])
+            | (Test.end_at >= now - jobbook.LATE_WINDOW)))
+        active = Job.state.in_([s.value for s in JOB_ACTIVE])
+        given_up = (Job.state.in_(jobbook.CORRECTABLE)
+                    & (Job.ended_at >= now - jobbook.LATE_WINDOW))
         rows = (Job.select(Job.test, Job.site, Test.submit_host).join(Test)
-                .where(Job.submit_host == self.host, Test.submit_host != self.host,
-                       Job.state.in_([s.value for s in JOB_ACTIVE]))
+                .where(Job.test.in_(tests), Job.submit_host == self.host, active | given_up)
                 .distinct().tuples())
         for test_id, site_id, owner in list(rows):
-            backend = self._backend(Site.get_by_id(site_id))
-            if not backend.host_local:
-                continue  # the new owner sees these jobs itself
-            test = Test.get_by_id(test_id)
-            jobs = [j for j in jobbook.active_jobs(test_id, site_id)
-                    if j.submit_host == self.host]
-            left = self._poll(test, backend, jobs, now)
-            if left:
-                self._end(backend, left, JobState.KILLED, f"its test moved to {owner} while "
-                          f"this node ({self.host}) was cut off from the database", now)
-            add_log(test_id, f"{self.host} is back after losing this test to {owner}: "
-                    f"{len(jobs) - len(left)} outcome(s) recorded, {len(left)} job(s) it no "
-                    "longer owns killed", Severity.WARNING, f"submit:{self.host}", at=now)
+            site = Site.get_by_id(site_id)
+            self._on_site(site, (test_id, site_id, "settle"), self._settle_site,
+                          Test.get_by_id(test_id), site, owner, now)
+
+    def _settle_site(self, test: Test, site: Site, owner: str, now: float) -> None:
+        backend, site_id = self._backend(site), site.id
+        if not backend.host_local:  # the new owner sees these jobs itself
+            return
+        jobs = [j for j in jobbook.active_jobs(test.id, site_id) if j.submit_host == self.host]
+        left = self._poll(test, backend, jobs, now, None)
+        if left:
+            self._end(backend, left, JobState.KILLED, f"its test moved to {owner} while "
+                      f"this node ({self.host}) was cut off from the database", now, None)
+        given_up = [j for t, s, j in jobbook.recently_given_up([test.id], now - jobbook.LATE_WINDOW)
+                    if s == site_id and j.submit_host == self.host]
+        corrected = self._correct(test, backend, given_up, now, None)
+        alive = {j.backend_id: j.work_dir for j in given_up if j.id not in corrected}
+        if alive:
+            backend.kill(alive)  # recorded lost by the new owner: must not run on
+        if jobs or corrected:
+            add_log(test.id, f"{self.host} is back after losing this test to {owner}: "
+                    f"{len(jobs) - len(left) + len(corrected)} outcome(s) recorded, {len(left)} "
+                    "job(s) it no longer owns killed", Severity.WARNING, f"submit:{self.host}",
+                    at=now)
 
     def _enforce_timeout(self, test: Test, backend: Backend, jobs: list[ActiveJob],
                          now: float) -> list[ActiveJob]:
+        """Running jobs past the test's timeout fail; jobs of another node this one
+        cannot see are given up as lost once theirs has passed (their node did not
+        report, nor did a status file appear)."""
         expired = [j for j in jobs if j.state == JobState.RUNNING.value and j.started_at
-                   and now - j.started_at > test.timeout]
+                   and now - j.started_at > test.timeout and j.id not in self._unseen]
+        unseen = [j for j in jobs if j.id in self._unseen
+                  and now - (j.started_at or j.submitted_at or j.created_at) > test.timeout]
+        lease = Lease.of(test)
         if expired:
-            self._end(backend, expired, JobState.FAILED, f"timeout after {test.timeout} s", now)
-        return [j for j in jobs if j not in expired]
+            self._end(backend, expired, JobState.FAILED, f"timeout after {test.timeout} s", now,
+                      lease)
+        if unseen:
+            self._give_up_unseen(unseen, f"its timeout ({test.timeout} s) passed", now, lease)
+        return [j for j in jobs if j not in expired and j not in unseen]
+
+    def _give_up_unseen(self, jobs: list[ActiveJob], why: str, now: float,
+                        lease: Lease) -> None:
+        for host in {j.submit_host for j in jobs}:
+            jobbook.end_jobs([j for j in jobs if j.submit_host == host], JobState.LOST,
+                             f"submitted by {host}, which lost this test; {why} without a "
+                             f"word from {host} or its status file", now, lease)
+        self._unseen.difference_update(j.id for j in jobs)
 
     def _end(self, backend: Backend, jobs: list[ActiveJob], state: JobState, reason: str,
-             now: float) -> None:
+             now: float, lease: Lease | None) -> None:
         """Kill jobs at their backend and record their final state."""
         at_backend = {j.backend_id: j.work_dir for j in jobs if j.backend_id}
         try:
@@ -435,9 +584,10 @@ class SubmitAgent:
             for job in jobs:
                 self._kill_failures[job.id] += 1
             given_up = [j for j in jobs if self._kill_failures[j.id] >= KILL_ATTEMPTS]
-            jobbook.end_jobs(given_up, JobState.LOST, f"could not be killed: {error}", now)
+            jobbook.end_jobs(given_up, JobState.LOST, f"could not be killed: {error}", now,
+                             lease)
             return
-        jobbook.end_jobs(jobs, state, reason, now)
+        jobbook.end_jobs(jobs, state, reason, now, lease)
 
     def _kill_jobs_of_ended_tests(self, now: float) -> None:
         """Cancelled (or otherwise ended) tests: kill their jobs still at a backend."""
@@ -447,20 +597,33 @@ class SubmitAgent:
                        Job.state.in_([s.value for s in JOB_ACTIVE]))
                 .distinct().tuples())
         for test_id, site_id in list(rows):
-            test = Test.get_by_id(test_id)
-            jobs = jobbook.active_jobs(test_id, site_id)
-            self._kill_the_rest(test, Site.get_by_id(site_id), jobs, f"test {test.state}", now)
-            summary.refresh(test_id, now, final=True)
+            test, site = Test.get_by_id(test_id), Site.get_by_id(site_id)
+            self._on_site(site, (test_id, site_id, "ended"), self._kill_the_rest, test, site,
+                          None, f"test {test.state}", now, True)
 
-    def _kill_the_rest(self, test: Test, site: Site, jobs: list[ActiveJob], reason: str,
-                       now: float) -> None:
+    def _kill_the_rest(self, test: Test, site: Site, jobs: list[ActiveJob] | None, reason: str,
+                       now: float, final: bool = False) -> None:
         """A last look first: a job that already ended is recorded as it ended; only
-        what still runs is killed (and looked at again later: _look_late)."""
+        what still runs is killed (and looked at again later: _look_late). A job of
+        another node that cannot be seen from here was not killed: it is lost.
+        `final`: the test has ended already; its summary is made final after."""
+        if jobs is None:
+            jobs = jobbook.active_jobs(test.id, site.id)
+        if not jobs:
+            return
         backend = self._backend(site)
-        jobs = self._adopt_interrupted(backend, jobs, now)
-        jobs = self._poll(test, backend, jobs, now)
+        jobs = self._adopt_interrupted(test, backend, jobs, now)
+        lease = Lease.of(test)
+        jobs = self._poll(test, backend, jobs, now, lease)
+        unseen = [j for j in jobs if j.id in self._unseen or (
+            self._of_another_node(j) and not j.backend_id)]
+        if unseen:
+            self._give_up_unseen(unseen, f"the test ended ({reason})", now, lease)
+        jobs = [j for j in jobs if j not in unseen]
         if jobs:
-            self._end(backend, jobs, JobState.KILLED, reason, now)
+            self._end(backend, jobs, JobState.KILLED, reason, now, lease)
+        if final:
+            summary.refresh(test.id, now, final=True)
 
     def _look_late(self, now: float) -> None:
         """Jobs recorded killed or lost whose real outcome arrived afterwards (a status
@@ -468,29 +631,41 @@ class SubmitAgent:
         if now < self._next_late_look:
             return
         self._next_late_look = now + LATE_LOOK_INTERVAL
-        tests = dict(Test.select(Test.id, Test.metrics_file)
-                     .where(Test.submit_host == self.host,
-                            Test.end_at >= now - jobbook.LATE_WINDOW).tuples())
+        tests = {test.id: test for test in
+                 Test.select().where(Test.submit_host == self.host,
+                                     Test.end_at >= now - jobbook.LATE_WINDOW)}
         by_site = collections.defaultdict(list)
         for test_id, site_id, job in jobbook.recently_given_up(list(tests),
                                                                now - jobbook.LATE_WINDOW):
             by_site[(test_id, site_id)].append(job)
         for (test_id, site_id), jobs in by_site.items():
-            backend = self._backend(Site.get_by_id(site_id))
-            try:
-                statuses = backend.poll({j.backend_id: j.work_dir for j in jobs})
-            except BackendError:
-                continue
-            known = {j.backend_id: j for j in jobs}
-            corrected = jobbook.correct_outcomes(
-                [(known[bid], status) for bid, status in statuses.items() if bid in known],
-                now, tests[test_id])
-            if corrected:
-                shown = ", ".join(str(i) for i in corrected[:20])
-                add_log(test_id, f"{len(corrected)} job(s) recorded killed or lost had ended "
-                        f"on their own: record corrected from their status (jobs {shown}"
-                        f"{' ...' if len(corrected) > 20 else ''})", Severity.WARNING,
-                        f"submit:{self.host}", at=now)
+            test, site = tests[test_id], Site.get_by_id(site_id)
+            self._on_site(site, (test_id, site_id, "late"), self._correct_at, test, site,
+                          jobs, now)
+
+    def _correct_at(self, test: Test, site: Site, jobs: list[ActiveJob], now: float) -> None:
+        self._correct(test, self._backend(site), jobs, now, Lease.of(test))
+
+    def _correct(self, test: Test, backend: Backend, jobs: list[ActiveJob], now: float,
+                 lease: Lease | None) -> list[int]:
+        """Record the real outcome of given-up jobs a poll now knows; logged once."""
+        if not jobs:
+            return []
+        try:
+            statuses = backend.poll({j.backend_id: j.work_dir for j in jobs})
+        except BackendError:
+            return []
+        known = {j.backend_id: j for j in jobs}
+        corrected = jobbook.correct_outcomes(
+            [(known[bid], status) for bid, status in statuses.items() if bid in known],
+            now, test.metrics_file, lease)
+        if corrected:
+            shown = ", ".join(str(i) for i in corrected[:20])
+            add_log(test.id, f"{len(corrected)} job(s) recorded killed or lost had ended "
+                    f"on their own: record corrected from their status (jobs {shown}"
+                    f"{' ...' if len(corrected) > 20 else ''})", Severity.WARNING,
+                    f"submit:{self.host}", at=now)
+        return corrected
 
     # -- helpers ----------------------------------------------------------
 
@@ -514,10 +689,6 @@ class SubmitAgent:
         if key not in self._noted:
             self._noted.add(key)
             add_log(test.id, message, Severity.WARNING, f"submit:{self.host}")
-
-
-def _timed_out(error: BackendError) -> bool:
-    return "timed out" in str(error)
 
 
 def _describe(test: Test) -> dict:

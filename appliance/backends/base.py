@@ -20,6 +20,12 @@ class BackendError(Exception):
     """The backend could not do what was asked; the message says why."""
 
 
+def timed_out(error: BackendError) -> bool:
+    """Did the resource not answer in time (the job may have been submitted all the
+    same; the site is backed off) rather than refuse?"""
+    return "timed out" in str(error)
+
+
 class SettingsError(BadInput):
     """A site's backend settings are invalid; the message names the setting."""
 

@@ -7,13 +7,20 @@ list call polls every job, and a restarted agent finds its containers by them.
 When a container ends, its output, exit code and the image that ran are written
 into the job folder (`docker-status.json`) and the container is removed; the
 status file is what later polls (and restarted agents) read.
+
+Every daemon request is bounded by the agent's HC_BACKEND_TIMEOUT (well below
+HC_AGENT_DEAD_AFTER), pulls by PULL_TIMEOUT. A container is created, then
+started: one an agent left created (killed in between) is started by the next
+poll or recovery of its job, never left behind.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import re
+import threading
 from collections.abc import Mapping
 
 from appliance import limits, payload, registry
@@ -26,10 +33,12 @@ from appliance.backends.base import (
     SettingsError,
     check_number,
     merge_settings,
+    timed_out,
 )
 from appliance.states import JobState
 
 LABEL = "org.hc-appliance"
+PULL_TIMEOUT = 900.0  # s: an image pull (layers take time; a hung registry must not)
 STATUS_FILE = "docker-status.json"
 DEFAULTS = {
     "network": False,        # every payload gets a network (else only those whose template
@@ -80,9 +89,11 @@ class DockerBackend(Backend):
         if self._client is None:
             import docker  # imported only by agents that serve a Docker site
 
+            timeout = self.call_timeout  # every request, not only those through _call
             try:
-                self._client = docker.DockerClient(base_url=self.settings["base_url"]) \
-                    if self.settings["base_url"] else docker.from_env()
+                self._client = docker.DockerClient(base_url=self.settings["base_url"],
+                                                   timeout=timeout) \
+                    if self.settings["base_url"] else docker.from_env(timeout=timeout)
             except docker.errors.DockerException as error:
                 raise BackendError(f"Docker daemon not reachable: {error}") from error
         return self._client
@@ -101,15 +112,26 @@ class DockerBackend(Backend):
                   f"{LABEL}.site": spec.site, f"{LABEL}.host": self.host,
                   f"{LABEL}.image": spec.image}
         environment = spec.payload_environment()
-        container = self._call(lambda: self.client.containers.run(
-            spec.image, ["/bin/sh", "-c", spec.command], detach=True, labels=labels,
+        container = self._call(lambda: self.client.containers.create(
+            spec.image, ["/bin/sh", "-c", spec.command], labels=labels,
             environment=environment, user=str(self.settings["user"]), init=True,
             working_dir=spec.work_dir, volumes=self._volumes(spec.work_dir),
             network_mode=None if self.settings["network"] or spec.network else "none",
             nano_cpus=int(self.settings["cpus"] * 1e9),
             mem_limit=f"{int(self.settings['memory_mb'])}m", privileged=False,
             cap_drop=["ALL"], security_opt=["no-new-privileges"]))
+        try:
+            self._call(container.start)
+        except BackendError as error:
+            if not timed_out(error):  # refused: no container is left behind
+                self._remove(container)
+            raise  # a start that timed out may have happened: recovered by its label
         return container.id
+
+    def _remove(self, container) -> None:
+        # Gone already, or the daemon is away: its label finds it again.
+        with contextlib.suppress(BackendError):
+            self._call(lambda: container.remove(force=True))
 
     def _volumes(self, job_dir: str) -> dict:
         if self.settings["work_volume"]:
@@ -138,12 +160,10 @@ class DockerBackend(Backend):
         import docker.errors
 
         try:
-            self.client.images.get(image)
+            self._call(lambda: self.client.images.get(image), passing=docker.errors.ImageNotFound)
             return True
         except docker.errors.ImageNotFound:
             return False
-        except docker.errors.DockerException as error:
-            raise BackendError(f"Docker daemon error: {error}") from error
 
     def _pull(self, image: str) -> None:
         """Raises with the daemon's (the registry's) reason."""
@@ -160,10 +180,25 @@ class DockerBackend(Backend):
             if reference.registry in found:
                 user, password = found[reference.registry]
                 auth = {"username": user, "password": password}
-        try:
-            self.client.images.pull(image, auth_config=auth)
-        except docker.errors.APIError as error:
-            raise RuntimeError(error.explanation or str(error)) from None
+        outcome: list = []
+
+        def pull() -> None:
+            try:
+                self.client.images.pull(image, auth_config=auth)
+                outcome.append(None)
+            except docker.errors.APIError as error:
+                outcome.append(error.explanation or str(error))
+            except Exception as error:  # noqa: BLE001 (the daemon away: its reason)
+                outcome.append(str(error))
+        # The SDK gives pulls no timeout: bounded here; a pull given up on goes on in
+        # the daemon, and the next attempt finds what it fetched.
+        puller = threading.Thread(target=pull, name=f"pull {image}", daemon=True)
+        puller.start()
+        puller.join(PULL_TIMEOUT)
+        if not outcome:
+            raise RuntimeError(f"the pull timed out after {PULL_TIMEOUT:.0f} s")
+        if outcome[0] is not None:
+            raise RuntimeError(outcome[0])
 
     def poll(self, jobs: Mapping[str, str]) -> dict[str, JobStatus]:
         # ignore_removed: a container removed between the listing and its inspection
@@ -185,7 +220,17 @@ class DockerBackend(Backend):
 
     def _status(self, container, folder: str) -> JobStatus | None:
         state = container.attrs["State"]
-        if state["Status"] in ("created", "restarting"):
+        if state["Status"] == "created":  # an agent stopped between create and start
+            try:
+                self._call(container.start)
+            except BackendError as error:
+                if timed_out(error):
+                    raise
+                self._remove(container)
+                return JobStatus(JobState.FAILED, reason=f"its container could not start: "
+                                 f"{error}")
+            return JobStatus(JobState.QUEUED)
+        if state["Status"] == "restarting":
             return JobStatus(JobState.QUEUED)
         if state["Status"] in ("running", "paused"):
             return JobStatus(JobState.RUNNING, started_at=_time(state["StartedAt"]))
@@ -195,8 +240,9 @@ class DockerBackend(Backend):
         """Outputs into the job folder, the outcome into its status file, then remove."""
         state = container.attrs["State"]
         for stream in ("stdout", "stderr"):
-            _save_output(container.logs(stdout=stream == "stdout", stderr=stream == "stderr",
-                                        stream=True), os.path.join(folder, stream))
+            self._call(lambda stream=stream: _save_output(
+                container.logs(stdout=stream == "stdout", stderr=stream == "stderr",
+                               stream=True), os.path.join(folder, stream)))
         code = state.get("ExitCode")
         record = {"exit_code": code, "started_at": _time(state["StartedAt"]),
                   "ended_at": _time(state["FinishedAt"]), "image_digest": _digest(container),
@@ -206,7 +252,7 @@ class DockerBackend(Backend):
         with open(temporary, "w") as handle:
             json.dump(record, handle)
         os.replace(temporary, os.path.join(folder, STATUS_FILE))
-        container.remove(force=True)
+        self._remove(container)
         return _read_status(folder)
 
     def kill(self, jobs: Mapping[str, str]) -> None:
@@ -214,10 +260,11 @@ class DockerBackend(Backend):
 
         for backend_id in jobs:
             try:
-                self.client.containers.get(backend_id).remove(force=True)
+                self._call(lambda i=backend_id: self.client.containers.get(i).remove(force=True),
+                           passing=docker.errors.NotFound)
             except docker.errors.NotFound:
                 pass
-            except docker.errors.DockerException as error:
+            except BackendError as error:
                 raise BackendError(f"cannot kill container {backend_id[:12]}: {error}") \
                     from error
 
@@ -225,18 +272,45 @@ class DockerBackend(Backend):
         job_id = os.path.basename(job_dir.rstrip("/")).removeprefix("job-")
         found = self._call(lambda: self.client.containers.list(
             all=True, filters={"label": f"{LABEL}.job={job_id}"}, ignore_removed=True))
-        return found[0].id if found else None
+        return self._one_of(found)
+
+    def _one_of(self, found: list) -> str | None:
+        """The container that is the job: one that started, else one left created
+        (an agent killed between create and start), started now. Any other left
+        created is removed; one that cannot start is removed (the job never ran)."""
+        started = [c for c in found if c.attrs["State"]["Status"] != "created"]
+        created = [c for c in found if c not in started]
+        keep = started[0] if started else None
+        for container in created:
+            if keep is None:
+                try:
+                    self._call(container.start)
+                    keep = container
+                    continue
+                except BackendError as error:
+                    if timed_out(error):
+                        raise  # asked again next time
+            self._remove(container)
+        return keep.id if keep is not None else None
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
 
-    def _call(self, function):
+    def _call(self, function, passing: type[Exception] | tuple = ()):
+        """function(), its failure a BackendError (one that timed out saying so);
+        `passing`: exceptions the caller handles itself."""
         import docker.errors
+        import requests
 
         try:
             return function()
-        except docker.errors.DockerException as error:
+        except passing:
+            raise
+        except requests.exceptions.Timeout as error:
+            raise BackendError(f"the Docker daemon timed out after {self.call_timeout:g} s "
+                               f"({error})") from error
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
             raise BackendError(f"Docker daemon error: {error}") from error
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -198,3 +199,77 @@ def test_role_split_survives_a_dead_replica_and_a_database_restart(production):
     moved = [t for t in tests.values() if any(j[1] == names[victim] for j in t["jobs"].values())]
     assert moved, "the killed replica's test was finished by the other"
     assert all(any(j[1] == names[survivor] for j in t["jobs"].values()) for t in moved)
+
+
+def _job_processes(container_ids: list[str]) -> int:
+    """Job wrappers alive in these containers (seen from the host's /proc)."""
+    count = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if not handle.read().startswith(b"/bin/sh\0-c\0cd \"$1\""):
+                    continue
+            with open(f"/proc/{pid}/cgroup") as handle:
+                cgroup = handle.read()
+        except OSError:
+            continue
+        count += any(c in cgroup for c in container_ids)
+    return count
+
+
+def test_a_partitioned_replica_neither_doubles_the_load_nor_loses_outcomes(production):
+    """A submit replica cut off from the network for longer than HC_AGENT_DEAD_AFTER:
+    its test moves, the site never runs more than max_running, the cut-off jobs'
+    outcomes are recorded, and the replica's health check is unhealthy meanwhile."""
+    if os.geteuid() != 0:
+        pytest.skip("counting the replicas' job processes from /proc needs root")
+    containers = production
+    server = containers("server")[0]
+    submits = [docker("inspect", "-f", "{{.Id}}", c).stdout.strip()
+               for c in containers("submit")]
+    names = {c: docker("inspect", "-f", "{{.Config.Hostname}}", c).stdout.strip()
+             for c in submits}
+
+    def run(*argv, stdin=None):
+        done = subprocess.run(["docker", "exec", "-i", server, *argv], input=stdin,
+                              capture_output=True, text=True)
+        return done.returncode, done.stdout + done.stderr
+
+    _prepare(run, {"name": "cut", "duration": "50s", "sites": ["local-1"],
+                   "load": {"max_running": 2}, "job": {"command": "sleep 15; echo done"}})
+    assert run("hc", "test", "create", "cut", "--approve")[0] == 0
+    wait_for(lambda: [j for t in accounting(submits[0]).values() for j in t["jobs"].values()
+                      if j[0] == "running"], 30, what="the first jobs running")
+    (test_id, test), = accounting(submits[0]).items()
+    victim = next(c for c in submits if names[c] == test["host"])
+    survivor = next(c for c in submits if c != victim)
+    most, sampling = [0], [True]
+
+    def sample():
+        while sampling[0]:
+            most[0] = max(most[0], _job_processes(submits))
+            time.sleep(0.2)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    network = docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} "
+                     "{{end}}", victim).stdout.split()[0]
+    docker("network", "disconnect", network, victim)
+    try:
+        wait_for(lambda: accounting(survivor)[test_id]["host"] == names[survivor], 40,
+                 what="the takeover")
+        wait_for(lambda: docker("inspect", "-f", "{{.State.Health.Status}}", victim).stdout
+                 .strip() == "unhealthy", 40, what="the cut-off replica unhealthy")
+    finally:
+        docker("network", "connect", network, victim)
+    wait_for(lambda: accounting(survivor)[test_id]["state"] == "completed", 120,
+             what="the test completed")
+    sampling[0] = False
+    sampler.join()
+    test = accounting(survivor)[test_id]
+    _check_accounted(test)
+    assert most[0] <= 2, f"{most[0]} jobs ran at once on a site allowing 2"
+    cut_off = [j for j in test["jobs"].values() if j[1] == names[victim]]
+    assert cut_off and all(j[0] == "completed" for j in cut_off), cut_off
+    assert not [j for j in test["jobs"].values() if j[0] == "lost"], test["jobs"]
+    logs = docker("logs", victim).stdout + docker("logs", victim).stderr
+    assert logs.count("lost this test") == 1, logs[-3000:]

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from appliance.agents import jobbook
+from appliance.agents.lease import Lease, LeaseLost, take_over
 from appliance.agents.submit import SubmitAgent
-from appliance.models import Job, Test, TestLog
-from tests.factories import make_running_test, make_site, make_template
+from appliance.models import Job, Test, TestLog, TestSite
+from tests.factories import make_running_test, make_site, make_template, save_template
 
 
 def _node(settings, name):
@@ -69,3 +72,44 @@ def test_the_old_nodes_jobs_that_ended_meanwhile_keep_their_outcome(db, settings
     time.sleep(0.8)  # they exit 0; their status files are on the shared work volume
     new.loop_once(time.time())
     assert {j.state for j in Job.select()} == {"completed"}
+
+
+def test_a_lease_read_before_a_takeover_writes_nothing_even_when_the_test_comes_back(db,
+                                                                                   settings):
+    site = make_site(backend="local")
+    test = make_running_test(make_template(sites=[site], command="sleep 30",
+                                           load={"max_running": 2}), "node-a", time.time())
+    stale = Lease.of(Test.get_by_id(test.id))
+    assert take_over(test.id, "node-a", "node-b") and take_over(test.id, "node-b", "node-a")
+    test_site = TestSite.get(TestSite.test == test.id)
+    with pytest.raises(LeaseLost):
+        jobbook.create_pending(Test.get_by_id(test.id), test_site, site, 2, time.time(),
+                               "node-a", settings.work_dir, stale)
+    assert Job.select().count() == 0
+    assert TestSite.get_by_id(test_site.id).jobs_created == 0
+
+
+def test_jobs_the_new_owner_cannot_see_are_lost_only_after_their_timeout(db, settings):
+    old, new = _node(settings, "node-a"), _node(settings, "node-b")
+    site = make_site(backend="local")
+    template = save_template({"name": "short-timeout", "sites": [site.name],
+                              "load": {"max_running": 1},
+                              "job": {"command": "sleep 30", "timeout": 2}})
+    test = make_running_test(template, "node-a", time.time())
+    old.loop_once(time.time())
+    (job,) = jobbook.active_jobs(test.id)
+    _blind(new, site)
+    Test.update(submit_host="node-b", lease=Test.lease + 1).where(Test.id == test.id).execute()
+    new.loop_once(time.time())
+    assert Job.get_by_id(job.id).state == "running", "counted, not lost"
+    assert Job.select().count() == 1
+    time.sleep(2.2)
+    new.loop_once(time.time())
+    lost = Job.get_by_id(job.id)
+    assert lost.state == "lost" and "submitted by node-a" in lost.reason
+    assert "timeout (2 s) passed" in lost.reason
+    # node-a is back: the process it alone could see must not run on.
+    old.loop_once(time.time() + 10)
+    assert not old._backend(site)._alive(int(job.backend_id), job.work_dir)
+    for other in jobbook.active_jobs(test.id):
+        new._backend(site).kill({other.backend_id: other.work_dir})
