@@ -37,7 +37,9 @@ def add_commands(commands) -> None:
                      "site_definitions)")
     run.add_argument("--site", dest="sites", action="append", help="only these sites")
     run.add_argument("--duration", help="e.g. 5m; default: the template's")
-    run.add_argument("--image", help="container image for the payload (Docker sites)")
+    run.add_argument("--image", help="container image for the payload, REGISTRY/NAME:TAG or "
+                     "NAME@sha256:... (Docker sites; Slurm and ARC sites with a container "
+                     "runtime)")
     run.add_argument("--wait", action="store_true", help="wait for the end and judge it")
     run.add_argument("--threshold", dest="thresholds", action="append", default=[],
                      metavar="EXPR", help="e.g. efficiency>=0.95, failed==0, p95(wall)<=300s, "
