@@ -205,18 +205,22 @@ def test_role_split_survives_a_dead_replica_and_a_database_restart(production):
 
 
 def _job_processes(container_ids: list[str]) -> int:
-    """Job wrappers alive in these containers (seen from the host's /proc)."""
+    """Jobs alive in these containers (seen from the host's /proc): their wrappers, each
+    the leader of its own session. The wrapper's subshell that runs the payload has the
+    same command line and would count a job twice."""
     count = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as handle:
                 if not handle.read().startswith(b"/bin/sh\0-c\0cd \"$1\""):
                     continue
+            with open(f"/proc/{pid}/stat") as handle:
+                session = handle.read().rsplit(")", 1)[1].split()[3]
             with open(f"/proc/{pid}/cgroup") as handle:
                 cgroup = handle.read()
-        except OSError:
+        except (OSError, IndexError):
             continue
-        count += any(c in cgroup for c in container_ids)
+        count += session == pid and any(c in cgroup for c in container_ids)
     return count
 
 

@@ -20,7 +20,6 @@ from appliance.reports import summary
 from appliance.states import JobState, TestState
 from tests.factories import make_running_test, make_site, make_template
 
-T0 = float(int(time.time()))
 JSON_ATOMS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 JSON_VALUES = st.recursive(JSON_ATOMS, lambda inner: st.lists(inner, max_size=5)
                            | st.dictionaries(st.text(max_size=10), inner, max_size=5),
@@ -94,18 +93,19 @@ def test_bad_payload_output_fails_its_jobs_and_nothing_else(db, settings):
     """Real local jobs writing garbage beside a good test: the good one is untouched,
     summaries and pages still work, and the bad jobs say why they failed."""
     agent = SubmitAgent(settings.replace(poll_interval=0.1))
+    now = time.time()  # not the module's T0: a full run reaches this test long after import
     good = make_running_test(make_template(sites=[make_site(backend="local")],
                                            load={"max_running": 2, "resubmit": False},
                                            command='echo \'{"x": 1.5}\' > "$HC_METRICS_FILE"'),
-                             agent.host, T0)
+                             agent.host, now)
     bad = [make_running_test(make_template(sites=[make_site(backend="local")],
                                            load={"max_running": 1, "resubmit": False},
-                                           command=command), agent.host, T0)
+                                           command=command), agent.host, now)
            for command in BAD_PAYLOADS.values()]
     # A payload that writes garbage where the wrapper writes its status file.
     overwrite = make_running_test(make_template(
         sites=[make_site(backend="local")], load={"max_running": 1, "resubmit": False},
-        command="printf 'exit what\\n\\0\\n\\nend\\n' > status; sleep 1"), agent.host, T0)
+        command="printf 'exit what\\n\\0\\n\\nend\\n' > status; sleep 1"), agent.host, now)
     deadline = time.time() + 20
     while time.time() < deadline:
         agent.loop_once(time.time())
