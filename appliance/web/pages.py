@@ -6,9 +6,10 @@ import time
 from flask import Blueprint, abort, current_app, render_template, request
 
 from appliance import budget, credentials, phases, workers
+from appliance.errors import BadInput
 from appliance.health import robot
 from appliance.health import views as health_views
-from appliance.limits import MAX_PAGE_NUMBER
+from appliance.limits import MAX_PAGE_NUMBER, check_time
 from appliance.liveness import agent_state
 from appliance.models import Agent, Job, Site, Template, Test, TestLog, TestSite
 from appliance.reports import plotdata, queries
@@ -129,7 +130,11 @@ def _jobs(test_id: int) -> list:
 def jobs_of_site(name: str):
     """Functional jobs of a site that ended in [start, end): what a robot cell counts."""
     start, end = request.args.get("start", type=float), request.args.get("end", type=float)
-    if start is None or end is None or end <= start:
+    try:  # the times a page can show: not NaN, not beyond the range of any test
+        start, end = check_time(start, "start"), check_time(end, "end")
+    except BadInput:
+        abort(400)
+    if end <= start:
         abort(400)
     jobs = list(Job.select(Job, Site.name.alias("site_name"), Test.id.alias("test_number"))
                 .join(Site).switch(Job).join(Test)

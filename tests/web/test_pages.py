@@ -56,6 +56,10 @@ def test_robot_cells_link_to_their_jobs(client, settings):
     page = client.get(f"/sites/alpha/jobs?{link}").get_data(as_text=True)
     assert "job-" in page or "/testdirs/" in page
     assert client.get("/sites/alpha/jobs?start=5&end=1").status_code == 400
+    # Times no page can show are refused, not a 500 while formatting them.
+    for query in ("start=nan&end=2e9", "start=1.7e9&end=inf", "start=-inf&end=1.7e9",
+                  "start=1.7e9&end=1e300", "start=x&end=2e9", "start=1.7e9"):
+        assert client.get(f"/sites/alpha/jobs?{query}").status_code == 400, query
 
 
 def test_missing_things_are_404(client):

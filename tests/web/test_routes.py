@@ -20,7 +20,7 @@ ROUTES = {
     "/tests/": ("GET", "/tests/?state=running&page=2", OK, OK, OK),
     "/tests/<int:test_id>": ("GET", "/tests/{test}", OK, OK, OK),
     "/sites/<name>": ("GET", "/sites/alpha", OK, OK, OK),
-    "/sites/<name>/jobs": ("GET", "/sites/alpha/jobs?start=0&end=9e9", OK, OK, OK),
+    "/sites/<name>/jobs": ("GET", "/sites/alpha/jobs?start=946684800&end=4102444800", OK, OK, OK),
     "/robot": ("GET", "/robot?days=50", OK, OK, OK),
     "/compare": ("GET", "/compare", OK, OK, OK),
     "/compare.csv": ("GET", "/compare.csv?a=test:{test}&b=test:{test}", 400, 400, 400),  # no jobs
