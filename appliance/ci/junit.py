@@ -5,6 +5,7 @@ import xml.etree.ElementTree as ET
 
 from appliance.ci.results import RunResult
 from appliance.ci.thresholds import Verdict
+from appliance.states import TestState
 
 
 def junit_xml(result: RunResult, verdicts: list[Verdict], duration: float,
@@ -40,7 +41,7 @@ def _case(classname: str, name: str, failure: str | None, output: str) -> ET.Ele
 
 
 def _test_state_case(result: RunResult) -> ET.Element:
-    failure = None if result.state == "completed" else \
+    failure = None if result.state == TestState.COMPLETED else \
         f"test ended {result.state}: {result.state_reason}"
     return _case("hc-run.test", f"test {result.test_id} completes", failure,
                  f"state {result.state} ({result.state_reason})")

@@ -17,6 +17,7 @@ from appliance.compare.figures import METRIC, PHASE
 from appliance.compare.sides import Side
 from appliance.db import database
 from appliance.errors import BadInput
+from appliance.states import JobState
 
 MAX_JOBS = 2_000_000  # finished jobs on one side
 
@@ -113,14 +114,15 @@ def from_records(jobs) -> dict[str, Sample]:
     comparison with a baseline, made from the tests' exports."""
     by_site: dict[str, list] = {}
     for job in jobs:
-        if job.state in ("completed", "failed"):
+        if job.state in (JobState.COMPLETED, JobState.FAILED):
             by_site.setdefault(job.site, []).append(job)
     samples = {}
     for site, records in by_site.items():
-        table = np.array([(1.0 if j.state == "completed" else 0.0, j.wall, j.cpu, j.queue)
+        table = np.array([(1.0 if j.state == JobState.COMPLETED else 0.0, j.wall, j.cpu, j.queue)
                           for j in records], dtype=float)  # None becomes NaN
         sample = next(iter(_columns(np.column_stack([np.zeros(len(table)), table])).values()))
-        done = [json.dumps(j.metrics) for j in records if j.state == "completed" and j.metrics]
+        done = [json.dumps(j.metrics) for j in records
+                if j.state == JobState.COMPLETED and j.metrics]
         if done:
             sample.values.update(_metrics(done))
         samples[site] = sample

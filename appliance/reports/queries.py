@@ -5,6 +5,7 @@ import peewee as pw
 
 from appliance.models import Job, Site, Test, TestSite
 from appliance.reports.counts import add_efficiency, counts_by_site, empty_counts
+from appliance.states import JobState
 
 SLICES = 12  # points of the efficiency-over-time plot
 
@@ -43,7 +44,7 @@ def failure_reasons(test_id: int, limit: int = 20) -> list[tuple[str, str, int]]
     """[(reason, site, count)] of failed and lost jobs, commonest first."""
     number = pw.fn.COUNT(Job.id)
     rows = (Job.select(pw.fn.COALESCE(Job.reason, "unknown"), Site.name, number).join(Site)
-            .where(Job.test == test_id, Job.state.in_(["failed", "lost"]))
+            .where(Job.test == test_id, Job.state.in_([JobState.FAILED.value, JobState.LOST.value]))
             .group_by(pw.fn.COALESCE(Job.reason, "unknown"), Site.name)
             .order_by(number.desc()).limit(limit))
     return list(rows.tuples())
@@ -69,12 +70,12 @@ def efficiency_over_time(test_id: int, start: float, end: float) -> dict[str, li
     """Cumulative efficiency at SLICES moments of the test, overall and per site."""
     width = max(1.0, (end - start) / SLICES)
     piece = pw.fn.FLOOR((Job.ended_at - start) / width)
-    ok = pw.fn.SUM(pw.Case(None, [(Job.state == "completed", 1)], 0))
-    bad = pw.fn.SUM(pw.Case(None, [(Job.state == "failed", 1)], 0))
+    ok = pw.fn.SUM(pw.Case(None, [(Job.state == JobState.COMPLETED.value, 1)], 0))
+    bad = pw.fn.SUM(pw.Case(None, [(Job.state == JobState.FAILED.value, 1)], 0))
     # Grouped by site id, named afterwards: joining site costs a lookup per job.
     rows = (Job.select(Job.site, piece, ok, bad)
             .where(Job.test == test_id, Job.ended_at.is_null(False),
-                   Job.state.in_(["completed", "failed"]))
+                   Job.state.in_([JobState.COMPLETED.value, JobState.FAILED.value]))
             .group_by(Job.site, piece).tuples())
     names = dict(Site.select(Site.id, Site.name).tuples())
     tallies: dict[str, dict[int, list[int]]] = {}

@@ -134,3 +134,34 @@ def test_numbers_beyond_64_bits_are_not_server_errors(as_user):
     for url in (f"/tests/{huge}/cancel", f"/tests/{huge}/load",
                 f"/account/tokens/{huge}/revoke"):
         assert visitor.post(url).status_code == 404, url
+
+
+SCRIPT_TAG = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
+EVENT_ATTRIBUTE = re.compile(r"<[^>]+\son[a-z]+\s*=", re.IGNORECASE)
+
+
+def test_every_page_carries_the_security_headers_and_no_inline_script(app):
+    """Finding 7: a Content-Security-Policy without inline script, nosniff, no framing,
+    a same-origin Referrer-Policy, on every GET route of the table (HTML, JSON, CSV,
+    errors) as an admin sees them; the HTML pages hold no script but the app's files."""
+    template = Template.get(Template.name == "stress-ping")
+    test = lifecycle.create_test(template, 1e9, 1e9 + 60, "bob", state=TestState.UNAPPROVED)
+    visitor = Browser(app.test_client())
+    assert visitor.login(ADMIN).status_code == 302
+    for key, (method, url, *_) in ROUTES.items():
+        if method != "GET":
+            continue
+        reply = visitor.get(url.format(test=test.id, token=0))
+        headers = reply.headers
+        policy = dict(part.strip().split(" ", 1)
+                      for part in headers.get("Content-Security-Policy", "").split(";"))
+        assert policy.get("script-src") == "'self'", (key, policy)
+        assert policy.get("frame-ancestors") == "'none'" and policy.get("object-src") == "'none'"
+        assert "unsafe-eval" not in headers["Content-Security-Policy"], key
+        assert headers.get("X-Content-Type-Options") == "nosniff", key
+        assert headers.get("X-Frame-Options") == "DENY", key
+        assert headers.get("Referrer-Policy") == "same-origin", key
+        if reply.mimetype == "text/html":
+            page = reply.get_data(as_text=True)
+            assert all("src=" in attributes for attributes in SCRIPT_TAG.findall(page)), key
+            assert not EVENT_ATTRIBUTE.search(page), (key, EVENT_ATTRIBUTE.search(page))
