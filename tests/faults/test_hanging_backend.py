@@ -40,3 +40,50 @@ def test_a_hanging_sbatch_delays_neither_other_sites_nor_other_tests(
     assert len(backed_off) == 1 and "sbatch timed out after 1 s" in backed_off[0]
     slurm_jobs = list(Job.select().where(Job.site == slurm.id))
     assert not [j for j in slurm_jobs if j.state == "lost"]
+
+
+def test_a_takeover_whose_recovery_keeps_failing_costs_only_those_jobs(
+        db, settings, tmp_path, monkeypatch):
+    """The new owner of a taken-over test re-adopts another node's interrupted Slurm
+    submissions (rows without a batch id) and recover() raises: every Slurm command is
+    a stand-in that answers like a controller that cannot be reached. The agent asks
+    again a few times, then records those jobs lost with the backend's reason; it never
+    stops, and the other test goes on meanwhile."""
+    from appliance.agents import jobbook
+    from appliance.agents.submit import KILL_ATTEMPTS
+    from appliance.models import Test, TestSite
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for command in ("sbatch", "squeue", "scontrol", "scancel", "sinfo", "sacct"):
+        (bin_dir / command).write_text(
+            "#!/bin/sh\necho 'slurm_load_jobs error: Unable to contact slurm controller "
+            "(connect failure)' >&2\nexit 1\n")
+        (bin_dir / command).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    agent = SubmitAgent(settings.replace(poll_interval=0.1, backend_timeout=2.0))
+    slurm = make_site(backend="slurm")
+    moved = make_running_test(make_template(sites=[slurm], load={"max_running": 2}),
+                              agent.host, time.time(), job_cap=2)
+    # What the node that died left: two rows committed, folders made, no batch id.
+    test_site = TestSite.get(TestSite.test == moved.id, TestSite.site == slurm.id)
+    specs, unwritten = jobbook.create_pending(moved, test_site, slurm, 2, time.time(),
+                                              "dead-node", settings.work_dir)
+    assert len(specs) == 2 and not unwritten
+    other = make_running_test(make_template(sites=[make_site(run_seconds=0)],
+                                            load={"max_running": 2}), agent.host, time.time())
+    for _ in range(3 * KILL_ATTEMPTS):
+        agent.loop_once(time.time())
+        if all(j.state == "lost" for j in Job.select().where(Job.test == moved.id)):
+            break
+        time.sleep(0.1)
+    left = list(Job.select().where(Job.test == moved.id))
+    assert len(left) == 2, "the job cap holds: no replacements beyond it"
+    for job in left:
+        assert job.state == "lost", (job.state, job.reason)
+        assert "could not be recovered from slurm" in job.reason
+        assert "Unable to contact slurm controller" in job.reason
+    # Its cap reached and every job final: the test ends instead of staying in submitting.
+    assert Test.get_by_id(moved.id).state == "completed"
+    done = Job.select().where(Job.test == other.id, Job.state == "completed").count()
+    assert done >= 4, "the other test kept working"
