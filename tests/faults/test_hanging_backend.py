@@ -6,7 +6,7 @@ import os
 import time
 
 from appliance.agents.submit import SubmitAgent
-from appliance.models import Job, TestLog
+from appliance.models import Job, Site, TestLog
 from tests.factories import make_running_test, make_site, make_template
 
 
@@ -38,6 +38,9 @@ def test_a_hanging_sbatch_delays_neither_other_sites_nor_other_tests(
     backed_off = [line.message for line in TestLog.select().where(TestLog.test == mixed.id)
                   if "backing off" in line.message]
     assert len(backed_off) == 1 and "sbatch timed out after 1 s" in backed_off[0]
+    shown = Site.get_by_id(slurm.id)  # on the index, the site page and the API
+    # The back-off, or the site check's own timeout if it ran since: failed either way.
+    assert shown.check_ok is False and "timed out" in shown.check_message
     slurm_jobs = list(Job.select().where(Job.site == slurm.id))
     assert not [j for j in slurm_jobs if j.state == "lost"]
 
