@@ -8,6 +8,7 @@ import time
 
 from appliance.agents.submit import SubmitAgent
 from appliance.models import Agent, Job, TestLog
+from appliance.web import create_app
 from tests.factories import make_running_test, make_site, make_template
 from tests.faults.conftest import fill, remount
 
@@ -45,6 +46,10 @@ def test_below_the_free_space_limit_no_jobs_are_made_until_space_returns(
     agent.heartbeat.start(time.time())
     agent.heartbeat.beat(time.time(), agent.load(), force=True, problem=agent.problem)
     assert "HC_WORK_MIN_FREE" in Agent.get(Agent.host == agent.host).problem
+    web = create_app(settings).test_client()  # what an operator sees
+    assert "HC_WORK_MIN_FREE" in web.get("/").get_data(as_text=True)
+    metrics = web.get("/metrics").get_data(as_text=True)
+    assert f'hc_agent_problem{{role="submit",host="{agent.host}"}} 1' in metrics, metrics
     os.remove(os.path.join(small_volume, "filler"))
     agent.loop_once(time.time())
     assert agent.problem is None
