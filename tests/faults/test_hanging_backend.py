@@ -90,3 +90,38 @@ def test_a_takeover_whose_recovery_keeps_failing_costs_only_those_jobs(
     assert Test.get_by_id(moved.id).state == "completed"
     done = Job.select().where(Job.test == other.id, Job.state == "completed").count()
     assert done >= 4, "the other test kept working"
+
+
+def test_the_heartbeat_stays_fresh_while_an_iteration_waits_on_a_hanging_site(
+        db, settings, tmp_path, monkeypatch):
+    """The runner writes the heartbeat from its own thread: an iteration that waits
+    on a hanging sbatch (up to the backend timeout) does not make the agent look dead."""
+    import threading
+
+    from appliance.agents.runner import Runner
+    from appliance.models import Agent
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for command in ("sbatch", "squeue", "scontrol", "scancel", "sinfo"):
+        (bin_dir / command).write_text("#!/bin/sh\nexec sleep 60\n")
+        (bin_dir / command).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    agent = SubmitAgent(settings.replace(poll_interval=0.1, backend_timeout=4.0,
+                                         heartbeat_interval=0.2))
+    make_running_test(make_template(sites=[make_site(backend="slurm")],
+                                    load={"max_running": 2}), agent.host, time.time())
+    runner = Runner(agent)
+    running = threading.Thread(target=runner.run, daemon=True)
+    running.start()
+    try:
+        deadline, oldest = time.monotonic() + 5, 0.0
+        while time.monotonic() < deadline:
+            beat = Agent.select(Agent.heartbeat_at).where(Agent.host == agent.host).scalar()
+            if beat is not None:
+                oldest = max(oldest, time.time() - beat)
+            time.sleep(0.1)
+    finally:
+        runner.stopping.set()
+        running.join(timeout=20)
+    assert beat is not None and oldest < 1.5, f"heartbeat {oldest:.1f} s old during the hang"
