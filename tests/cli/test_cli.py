@@ -236,3 +236,31 @@ def test_a_health_check_imports_no_command_it_does_not_run(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], env=dict(environ, HC_DATA_DIR=str(
         tmp_path)), capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "['appliance.cli.terminal']", done.stdout + done.stderr
+
+
+def test_keep_retention_status_and_config_on_the_command_line(hc, monkeypatch):
+    """hc keep pins a finished stress test against retention (--off unpins it); hc status
+    and hc config show the disk budget, with a warning below HC_DISK_WARN_FREE."""
+    import time
+
+    _setup(hc)
+    assert hc("test", "create", "t", "--site", "a")[0] == 0
+    assert hc("test", "cancel", "1")[0] == 0
+    Test.update(finished_at=time.time() - 400 * 86400).where(Test.id == 1).execute()
+    due = "test log lines: {} of 1 tests"
+    code, out, _ = hc("retention", "--dry-run")
+    assert code == 0 and "nothing changed" in out and "of 1 tests" in out, out
+    assert hc("keep", "1")[1].strip() == "test 1: kept"
+    code, out, _ = hc("retention", "--dry-run")
+    assert code == 0 and "of 1 tests" not in out, out
+    assert hc("keep", "1", "--off")[1].strip() == "test 1: not kept"
+    lines = TestLog.select().where(TestLog.test == 1).count()
+    code, out, _ = hc("retention")
+    assert code == 0 and due.format(lines) in out, out
+    assert TestLog.select().where(TestLog.test == 1).count() == 0
+    assert hc("keep", "99")[0] == 2
+    monkeypatch.setenv("HC_DISK_WARN_FREE", "100")  # every volume is below 100 % free
+    for command in ("status", "config"):
+        code, out, _ = hc(command)
+        assert code == 0 and "work volume:" in out and "WARNING:" in out, (command, out)
+        assert "below HC_DISK_WARN_FREE=100%" in out
