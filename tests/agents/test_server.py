@@ -154,3 +154,30 @@ def test_a_failing_duty_does_not_stop_the_others(server, monkeypatch):
     server.scheduler.every(1).seconds.do(server._run_duty, server.assign_tests)
     server.run_all(T0)
     assert Test.get().state == TestState.SCHEDULED.value
+
+
+def test_retention_is_a_scheduled_duty_of_the_server(db, settings):
+    """The server agent applies retention on its own schedule (HC_RETENTION_INTERVAL):
+    a finished test past HC_RETAIN_TEST_LOGS loses its log lines at the first pass;
+    a pinned one, and one not yet old enough, keep theirs."""
+    import time
+
+    from appliance import lifecycle
+
+    now = time.time()
+    agent = ServerAgent(settings.replace(retention_interval=0.2, retain_test_logs=86400.0))
+    template = make_template(sites=[make_site()])
+    old, pinned, recent = (lifecycle.create_test(template, now - 3 * 86400, now - 2 * 86400,
+                                                 "tester") for _ in range(3))
+    for test, finished in ((old, now - 2 * 86400), (pinned, now - 2 * 86400),
+                           (recent, now - 60)):
+        Test.update(state=TestState.CANCELLED.value, finished_at=finished) \
+            .where(Test.id == test.id).execute()
+    Test.update(keep=True).where(Test.id == pinned.id).execute()
+    lines = {t.id: TestLog.select().where(TestLog.test == t.id).count()
+             for t in (old, pinned, recent)}
+    assert all(lines.values())
+    agent.loop_once(time.time())
+    left = {t.id: TestLog.select().where(TestLog.test == t.id).count()
+            for t in (old, pinned, recent)}
+    assert left == {old.id: 0, pinned.id: lines[pinned.id], recent.id: lines[recent.id]}
