@@ -9,6 +9,7 @@ import pytest
 
 from appliance import archives, lifecycle, retention, workarea
 from appliance.agents import jobbook
+from appliance.db import database, open_database, upgrade
 from appliance.errors import BadInput
 from appliance.health import robot
 from appliance.models import DailyRollup, Job, Test, TestLog
@@ -22,6 +23,21 @@ T0 = 1_900_000_000.0  # the fixed clock
 
 @pytest.fixture
 def world(db, settings):
+    return _world(settings)
+
+
+@pytest.fixture
+def postgres_world(postgres_database, settings):
+    connection = open_database(postgres_database)
+    upgrade()
+    try:
+        yield _world(settings)
+    finally:
+        connection.close()
+        database.initialize(None)
+
+
+def _world(settings):
     site = make_site("ret")
     stress = make_template("ret-stress", sites=[site])
     functional = make_template("ret-fun", sites=[site], category="functional")
@@ -59,7 +75,15 @@ def test_nothing_is_due_before_its_age(world):
 
 
 def test_dry_run_names_what_a_pass_then_removes(world):
-    config, made = world
+    _a_pass_removes_what_the_dry_run_named(*world)
+
+
+@pytest.mark.postgres
+def test_dry_run_and_pass_on_postgres(postgres_world):
+    _a_pass_removes_what_the_dry_run_named(*postgres_world)
+
+
+def _a_pass_removes_what_the_dry_run_named(config, made):
     now = T0 + 31 * DAY
     rollups_before = list(DailyRollup.select().tuples())
     counts_before = queries.site_counts(made["old"])
