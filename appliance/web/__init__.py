@@ -70,6 +70,7 @@ def create_app(settings: config_module.Config | None = None) -> Flask:
         credentials_page,
         oidc,
         pages,
+        plot_numbers,
         probes,
         site_evolution,
         sites,
@@ -79,7 +80,7 @@ def create_app(settings: config_module.Config | None = None) -> Flask:
                                  csrf_field=_csrf_field, load_knobs=KNOBS, max_knob=MAX_KNOB,
                                  states=states_module)
     for module in (auth, oidc, probes, pages, actions, sites, testdirs, api, api_write,
-                   credentials_page, compare_page, site_evolution):
+                   credentials_page, compare_page, site_evolution, plot_numbers):
         app.register_blueprint(module.blueprint)
     oidc.init_app(app, settings)
     app.register_error_handler(HTTPException, _json_errors_for_api)

@@ -12,9 +12,9 @@ from appliance.health import views as health_views
 from appliance.limits import MAX_PAGE_NUMBER, check_time
 from appliance.liveness import agent_state
 from appliance.models import Agent, Job, Site, Template, Test, TestLog, TestSite
-from appliance.reports import plotdata, queries
+from appliance.reports import queries
 from appliance.states import TEST_FINAL, TEST_ON_SUBMIT_HOST, Category, Severity, TestState
-from appliance.web import charts, intents
+from appliance.web import charts, intents, plot_numbers
 from appliance.web.api import TEST
 from appliance.web.auth import current_user
 
@@ -87,14 +87,14 @@ def test_page(test_id: int):
                            total=queries.total(by_site), jobs=jobs,
                            reasons=queries.failure_reasons(test_id), log=list(log),
                            nodes=workers.nodes(test_id),
-                           plots=plots, severities=list(Severity), args=request.args)
+                           plots=plots, plot_file=plot_numbers.file_name,
+                           severities=list(Severity), args=request.args)
 
 
 def _plots(test: Test, by_site: dict[str, dict], final: bool) -> dict[str, str]:
     """The test page's plots as SVG text, from the data stored with the test's
     summary when it is current, else from aggregate queries made now."""
-    now = time.time()
-    data = plotdata.stored(test, now, final) or plotdata.compute(test, now)
+    data = plot_numbers.data_of(test, final)
     over_time = data["over_time"]
     plots = {"states": charts.jobs_by_state(queries.state_counts(by_site)) if by_site else "",
              "over_time": charts.states_over_time(over_time["seconds"], over_time["counts"])

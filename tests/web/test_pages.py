@@ -144,3 +144,34 @@ def test_metrics_and_health(client):
     assert 'hc_tests{state="running"} 1' in text and "hc_jobs{" in text
     assert client.get("/healthz").get_json() == {"status": "ok"}
     assert client.get("/readyz").status_code == 200
+
+
+def test_every_plot_of_a_test_page_links_to_its_numbers(client):
+    """Each plot on the test page has a CSV of the numbers it draws: the jobs by state
+    per site add up to the page's counts, the wall-time histogram to the timed jobs."""
+    import csv
+    import io
+    import re
+
+    from appliance.reports import queries
+
+    page = client.get(f"/tests/{client.test_id}").get_data(as_text=True)
+    links = re.findall(rf'href="(/tests/{client.test_id}/plots/[^"]+\.csv)"', page)
+    assert len(links) == page.count("<figure>") >= 4, links
+    tables = {}
+    for link in links:
+        reply = client.get(link)
+        assert reply.status_code == 200, link
+        assert "attachment" in reply.headers["Content-Disposition"]
+        tables[link.rsplit("/", 1)[1]] = list(csv.reader(io.StringIO(reply.get_data(as_text=True))))
+    by_site = queries.site_counts(client.test_id)
+    header, *rows = tables["states.csv"]
+    assert sorted(row[0] for row in rows) == sorted(by_site)
+    for site, *values in rows:
+        shown = dict(zip(header[1:], map(int, values), strict=True))
+        assert sum(shown.values()) == by_site[site]["jobs_total"], (site, shown)
+    timed = Job.select().where(Job.test == client.test_id,
+                               Job.wall_seconds.is_null(False)).count()
+    assert sum(int(row[2]) for row in tables["wall.csv"][1:]) == timed
+    assert client.get(f"/tests/{client.test_id}/plots/nothing.csv").status_code == 404
+    assert client.get("/tests/999999/plots/wall.csv").status_code == 404

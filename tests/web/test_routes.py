@@ -20,6 +20,7 @@ ROUTES = {
     "/tests/": ("GET", "/tests/?state=running&page=2", OK, OK, OK),
     "/tests/<int:test_id>": ("GET", "/tests/{test}", OK, OK, OK),
     "/sites/<name>": ("GET", "/sites/alpha", OK, OK, OK),
+    "/tests/<int:test_id>/plots/<name>.csv": ("GET", "/tests/{test}/plots/wall.csv", OK, OK, OK),
     "/sites/<name>/jobs": ("GET", "/sites/alpha/jobs?start=946684800&end=4102444800", OK, OK, OK),
     "/robot": ("GET", "/robot?days=50", OK, OK, OK),
     "/compare": ("GET", "/compare", OK, OK, OK),
