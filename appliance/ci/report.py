@@ -1,12 +1,12 @@
 """A self-contained HTML report: inline SVG plots (pygal, no scripts), no external assets."""
 from __future__ import annotations
 
-import datetime as dt
 import html
 
 import pygal
 from pygal.style import Style
 
+from appliance import timetext
 from appliance.ci.results import STATE_ORDER, RunResult
 from appliance.ci.thresholds import Verdict
 from appliance.reports.svg import series_style, static_svg
@@ -134,4 +134,4 @@ def _site_row(result: RunResult, site: str | None) -> str:
 
 
 def _when(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return timetext.utc_text(timestamp, timetext.CLI)

@@ -1,7 +1,7 @@
 """Plain text tables and time formats for the command line."""
 from __future__ import annotations
 
-import datetime as dt
+from appliance import timetext
 
 
 def table(headers: list[str], rows: list[list]) -> str:
@@ -23,9 +23,7 @@ def _cell(value) -> str:
 
 
 def when(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "-"
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return timetext.utc_text(timestamp, timetext.CLI)
 
 
 def percent(fraction: float | None) -> str:

@@ -8,7 +8,6 @@ A blueprint joins the navigation by adding (endpoint, label) to NAVIGATION.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from urllib.parse import urlencode
 
 import peewee as pw
@@ -18,7 +17,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from appliance import config as config_module
-from appliance import sessionkey
+from appliance import sessionkey, timetext
 from appliance import states as states_module
 from appliance.db import database, open_database
 from appliance.errors import BadInput
@@ -124,9 +123,7 @@ def _csrf_field() -> Markup:
 def _add_filters(app: Flask) -> None:
     @app.template_filter("when")
     def when(timestamp):
-        if timestamp is None:
-            return "-"
-        return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        return timetext.utc_text(timestamp)
 
     @app.template_filter("span")
     def span(seconds):

@@ -264,3 +264,16 @@ def test_keep_retention_status_and_config_on_the_command_line(hc, monkeypatch):
         code, out, _ = hc(command)
         assert code == 0 and "work volume:" in out and "WARNING:" in out, (command, out)
         assert "below HC_DISK_WARN_FREE=100%" in out
+
+
+def test_times_are_bounded_on_the_command_line_and_any_stored_row_is_listed(hc):
+    _setup(hc)
+    for start in ("9999-12-31T00:00", "9999-12-31T23:59:59", "1970-01-01T00:00"):
+        code, _, err = hc("test", "create", "t", "--start", start)
+        assert code == 2 and "between 2000-01-01 and 2100-01-01" in err, (start, err)
+    assert Test.select().count() == 0, "a refused time creates nothing"
+    assert hc("test", "create", "t")[0] == 0
+    Test.update(start_at=1e15, end_at=1e16).where(Test.id == 1).execute()
+    for argv in (("test", "list"), ("test", "show", "1", "--log")):
+        code, out, err = hc(*argv)
+        assert code == 0 and "out of range" in out, (argv, out, err)
