@@ -114,6 +114,36 @@ def test_a_job_whose_id_never_reached_its_folder_is_found_by_its_name(tmp_path):
     successor.kill({backend_id: spec.work_dir})
 
 
+def test_one_delegation_serves_every_batch_until_the_proxy_changes(tmp_path):
+    """Submissions reuse one delegation at the real CE; a renewed proxy (a new file)
+    makes one new delegation, not one per batch. Our own client's calls are counted on
+    their way to the CE."""
+    ce = arc_ce("fork")
+    backend = make_backend("arc", ce.site_settings())
+    made, call = [], backend.client.call
+
+    def counted(method, path, *args, **options):
+        if method == "POST" and path.startswith("/delegations"):
+            made.append(path)
+        return call(method, path, *args, **options)
+    backend.client.call = counted
+    jobs = {}
+    for _ in range(3):
+        spec = make_spec(tmp_path, "sleep 30")
+        jobs[backend.submit(spec)] = spec.work_dir
+    specs = [make_spec(tmp_path, "sleep 30") for _ in range(2)]
+    both = backend.submit_many(specs)
+    assert all(isinstance(job, str) for job in both), both
+    jobs.update(zip(both, [s.work_dir for s in specs], strict=True))
+    assert len(made) == 1, made
+    renewed = os.stat(ce.proxy).st_mtime + 5
+    os.utime(ce.proxy, (renewed, renewed))  # what a renewal does: a new file
+    spec = make_spec(tmp_path, "sleep 30")
+    jobs[backend.submit(spec)] = spec.work_dir
+    assert len(made) == 2, made
+    backend.kill(jobs)
+
+
 def test_our_proxy_passes_the_ces_site_check_and_an_expired_one_fails_it(robot):
     site = make_site("arc-ce", backend="arc", **robot.site_settings(proxy_file=None,
                                                                     credential="robot"))
