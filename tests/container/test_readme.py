@@ -195,7 +195,10 @@ def test_docker_compose_up_becomes_healthy_and_serves_the_demo(docker_engine, cl
             print(f"docker compose up on a fresh clone to a healthy UI: {seconds:.0f} s "
                   "(build included)")
             url = f"http://127.0.0.1:{port}"
-            assert "demo-functional" in get(url + "/")
+            # Healthy means the web and the agents answer; the server's first rounds then
+            # create the demo's functional test and give it to the submit agent.
+            wait_until(lambda: "demo-functional" in get(url + "/"), 30,
+                       "demo-functional on the front page", process)
             wait_until(lambda: running_functional(url), 60, "running demo-functional")
         except AssertionError as error:
             log.seek(0)
