@@ -9,7 +9,9 @@ node; a node that failed every one of at least BLACK_HOLE_JOBS jobs is flagged.
 """
 from __future__ import annotations
 
+import functools
 import os
+import socket
 
 from appliance import payload
 from appliance.db import database, is_postgres
@@ -34,6 +36,44 @@ SNIPPET = """{ echo "host=$(hostname 2>/dev/null || uname -n)"
     echo runtime=apptainer; fi
 } > hc-worker 2>/dev/null
 """
+
+
+@functools.cache
+def this_host() -> str:
+    """What SNIPPET writes, made once by the agent itself for the jobs it runs on its
+    own host (the local backend): the snippet's nine small processes per job cost more
+    than the payload of a short job (166 instead of 600 jobs/s through the agent)."""
+    def first(path: str, prefix: str) -> str:
+        try:
+            with open(path, errors="replace") as handle:
+                for line in handle:
+                    if line.startswith(prefix):
+                        return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+        return ""
+
+    def os_name() -> str:
+        try:
+            with open("/etc/os-release", errors="replace") as handle:
+                for line in handle:
+                    if line.startswith("PRETTY_NAME="):
+                        return line.split("=", 1)[1].strip().strip('"')
+        except OSError:
+            pass
+        return ""
+
+    system = os.uname()
+    memory = first("/proc/meminfo", "MemTotal").split()
+    runtime = ("docker" if os.path.exists("/.dockerenv") else
+               "podman" if os.path.exists("/run/.containerenv") else
+               "apptainer" if os.environ.get("APPTAINER_CONTAINER")
+               or os.environ.get("SINGULARITY_CONTAINER") else "")
+    lines = [f"host={socket.gethostname()}", f"cpu={first('/proc/cpuinfo', 'model name')}",
+             f"cores={len(os.sched_getaffinity(0))}",
+             f"memory_kb={memory[0] if memory else ''}", f"os={os_name()}",
+             f"kernel={system.sysname} {system.release}"]
+    return "\n".join(lines + ([f"runtime={runtime}"] if runtime else [])) + "\n"
 
 
 def runtime_line(runtime: str) -> str:

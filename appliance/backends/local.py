@@ -34,9 +34,11 @@ STATUS_FILE = "status"
 
 # The status file ends with "end" so a reader never mistakes half a file for a
 # result; `times` reports the CPU used by the payload (the second line).
+# The worker record (workers.WORKER_FILE) is written by the agent before the spawn:
+# this host is the worker (workers.this_host).
 WRAPPER = """cd "$1" || exit 111
 echo $$ > pid
-""" + workers.SNIPPET + """( eval "$2" ) </dev/null >stdout 2>stderr
+( eval "$2" ) </dev/null >stdout 2>stderr
 rc=$?
 { echo "exit $rc"; times; echo end; } > status
 """
@@ -81,6 +83,8 @@ class LocalBackend(Backend):
         environment.update(spec.payload_environment())
         ids = payload_ids(self.settings["payload_user"], spec.job_id)
         try:
+            with open(os.path.join(spec.work_dir, workers.WORKER_FILE), "w") as handle:
+                handle.write(workers.this_host())
             if ids is None:
                 pid = os.posix_spawn(SHELL, [SHELL, "-c", WRAPPER, "hc-job", spec.work_dir,
                                              spec.command], environment, setsid=True)
