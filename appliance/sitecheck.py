@@ -34,10 +34,14 @@ def check(site: Site, host: str = "", now: float | None = None) -> tuple[bool, s
 
 def check_and_record(site: Site, host: str = "", now: float | None = None) -> tuple[bool, str]:
     ok, message = check(site, host, now)
-    (Site.update(check_ok=ok, check_message=message[:2000],
-                 checked_at=time.time() if now is None else now)
-     .where(Site.id == site.id).execute())
+    record(site, ok, message, time.time() if now is None else now)
     return ok, message
+
+
+def record(site: Site, ok: bool, message: str, now: float) -> None:
+    """Store a site's latest check result (also what serving it found: a back-off)."""
+    (Site.update(check_ok=ok, check_message=message[:2000], checked_at=now)
+     .where(Site.id == site.id).execute())
 
 
 def check_due(host: str, interval: float, now: float) -> int:

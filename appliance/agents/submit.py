@@ -319,10 +319,10 @@ class SubmitAgent:
                        f"backing off, next try in {delay:.0f} s")
             self._note_once(test, site, message)
             # Shown where a site's state is (index, site page, API) until it answers again.
-            _show_site_state(site, False, f"backed off by {self.host}: {message}", now)
+            sitecheck.record(site, False, f"backed off by {self.host}: {message}", now)
             return False
         if self._backoff.pop(site.id, None) is not None:
-            _show_site_state(site, True, f"answering {self.host} again after a back-off", now)
+            sitecheck.record(site, True, f"answering {self.host} again after a back-off", now)
         return done
 
     def _serve_site(self, test: Test, test_site: TestSite, site: Site, now: float) -> bool:
@@ -699,10 +699,3 @@ def _describe(test: Test) -> dict:
     fields = ("id", "category", "command", "image", "network", "environment", "timeout",
               "metrics_file", "start_at", "end_at", "owner")
     return {name: getattr(test, name) for name in fields} | {"template": test.template.name}
-
-
-def _show_site_state(site: Site, ok: bool, message: str, now: float) -> None:
-    """Record what serving a site found as its latest check (informational: the site
-    check's own result replaces it at its next run)."""
-    (Site.update(check_ok=ok, check_message=message[:2000], checked_at=now)
-     .where(Site.id == site.id).execute())

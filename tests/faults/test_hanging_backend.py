@@ -9,15 +9,22 @@ from appliance.agents.submit import SubmitAgent
 from appliance.models import Job, Site, TestLog
 from tests.factories import make_running_test, make_site, make_template
 
+SLURM_COMMANDS = ("sbatch", "squeue", "scontrol", "scancel", "sinfo", "sacct")
+
+
+def _slurm_stand_ins(tmp_path, monkeypatch, body: str) -> None:
+    """Every Slurm command on PATH replaced by a script running `body`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for command in SLURM_COMMANDS:
+        (bin_dir / command).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / command).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
 
 def test_a_hanging_sbatch_delays_neither_other_sites_nor_other_tests(
         db, settings, tmp_path, monkeypatch):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for command in ("sbatch", "squeue", "scontrol", "scancel", "sinfo"):
-        (bin_dir / command).write_text("#!/bin/sh\nexec sleep 60\n")
-        (bin_dir / command).chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    _slurm_stand_ins(tmp_path, monkeypatch, "exec sleep 60")
     agent = SubmitAgent(settings.replace(poll_interval=0.1, backend_timeout=1.0))
     slurm, fake = make_site(backend="slurm"), make_site(run_seconds=0)
     mixed = make_running_test(make_template(sites=[slurm, fake], load={"max_running": 2}),
@@ -56,14 +63,9 @@ def test_a_takeover_whose_recovery_keeps_failing_costs_only_those_jobs(
     from appliance.agents.submit import KILL_ATTEMPTS
     from appliance.models import Test, TestSite
 
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for command in ("sbatch", "squeue", "scontrol", "scancel", "sinfo", "sacct"):
-        (bin_dir / command).write_text(
-            "#!/bin/sh\necho 'slurm_load_jobs error: Unable to contact slurm controller "
-            "(connect failure)' >&2\nexit 1\n")
-        (bin_dir / command).chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    _slurm_stand_ins(tmp_path, monkeypatch,
+                     "echo 'slurm_load_jobs error: Unable to contact slurm controller "
+                     "(connect failure)' >&2\nexit 1")
     agent = SubmitAgent(settings.replace(poll_interval=0.1, backend_timeout=2.0))
     slurm = make_site(backend="slurm")
     moved = make_running_test(make_template(sites=[slurm], load={"max_running": 2}),
@@ -101,12 +103,7 @@ def test_the_heartbeat_stays_fresh_while_an_iteration_waits_on_a_hanging_site(
     from appliance.agents.runner import Runner
     from appliance.models import Agent
 
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for command in ("sbatch", "squeue", "scontrol", "scancel", "sinfo"):
-        (bin_dir / command).write_text("#!/bin/sh\nexec sleep 60\n")
-        (bin_dir / command).chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    _slurm_stand_ins(tmp_path, monkeypatch, "exec sleep 60")
     agent = SubmitAgent(settings.replace(poll_interval=0.1, backend_timeout=4.0,
                                          heartbeat_interval=0.2))
     make_running_test(make_template(sites=[make_site(backend="slurm")],
