@@ -460,8 +460,18 @@ class Comparison(BaseModel):
     computed_at = pw.DoubleField()
 
 
+class TestSamples(BaseModel):
+    """What a comparison reads of one settled test (appliance/compare/samplestore.py):
+    kept so that comparing it again needs no pass over its job rows."""
+    test = pw.ForeignKeyField(Test, unique=True, on_delete="CASCADE")
+    data = pw.BlobField()
+    computed_at = pw.DoubleField()
+
+    __test__ = False
+
+
 ALL_MODELS = [User, Site, JobTemplate, Template, TemplateSite, Test, TestSite, Job, TestLog,
               Agent, PolicyVersion, SiteEvent, HealthEvaluation, Incident, Webhook,
               WebhookDelivery, ApiToken, LoginAttempt, SsoIdentity, DailyRollup,
               RollupMetric, RollupBackfill, Credential, CredentialEvent, WebSession,
-              Comparison]
+              Comparison, TestSamples]

@@ -24,7 +24,7 @@ from appliance import archives, workarea
 from appliance.config import Config
 from appliance.db import database, is_postgres
 from appliance.errors import BadInput
-from appliance.models import Job, Test, TestLog
+from appliance.models import Job, Test, TestLog, TestSamples
 from appliance.reports import summary
 from appliance.states import JOB_ACTIVE, TEST_FINAL, Category
 
@@ -115,6 +115,8 @@ def run(config: Config, now: float, budget: float | None = BUDGET,
                 report.finished = False
                 return report
             if name == "jobs":
+                # What comparisons read of the jobs goes with them (bounded disk).
+                TestSamples.delete().where(TestSamples.test == test_id).execute()
                 report.job_rows += removed
             else:
                 report.log_lines += removed

@@ -54,6 +54,15 @@ def _migrate_in_parallel(url: str, processes: int = 4) -> list[int]:
     return results
 
 
+def test_many_processes_starting_on_a_new_sqlite_file_all_start(tmp_path):
+    """Each switches the new file to WAL as it connects while one migrates; a process
+    that met that once failed at once with "database is locked" (an agent that did
+    not start)."""
+    for attempt in range(3):
+        url = f"sqlite:///{tmp_path}/fresh-{attempt}.sqlite"
+        assert sorted(_migrate_in_parallel(url, processes=10)) == [0] * 9 + [_all_migrations()]
+
+
 def test_parallel_start_migrates_once_sqlite(tmp_path):
     url = f"sqlite:///{tmp_path}/hc.sqlite"
     assert sorted(_migrate_in_parallel(url)) == [0, 0, 0, _all_migrations()]

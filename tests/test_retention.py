@@ -9,10 +9,11 @@ import pytest
 
 from appliance import archives, lifecycle, retention, workarea
 from appliance.agents import jobbook
+from appliance.compare import samplestore
 from appliance.db import database, open_database, upgrade
 from appliance.errors import BadInput
 from appliance.health import robot
-from appliance.models import DailyRollup, Job, Test, TestLog
+from appliance.models import DailyRollup, Job, Test, TestLog, TestSamples
 from appliance.reports import queries
 from appliance.states import JobState, TestState
 from tests.factories import make_site, make_template
@@ -85,6 +86,8 @@ def test_dry_run_and_pass_on_postgres(postgres_world):
 
 def _a_pass_removes_what_the_dry_run_named(config, made):
     now = T0 + 31 * DAY
+    # The server kept what comparisons read of the stress tests once they settled.
+    assert sorted(samplestore.keep_settled(T0 + DAY)) == sorted([made["old"], made["kept"]])
     rollups_before = list(DailyRollup.select().tuples())
     counts_before = queries.site_counts(made["old"])
     matrix_before = robot.matrix(7, end=T0)
@@ -96,6 +99,8 @@ def _a_pass_removes_what_the_dry_run_named(config, made):
     assert (done.job_rows, done.finished) == (40, True)
     assert sorted(done.archived) == sorted([made["old"], made["fun"]])
     assert [_jobs(made[n]) for n in ("old", "fun", "kept", "live")] == [0, 0, 20, 20]
+    # ...and they go with the job rows they were made from.
+    assert [t for (t,) in TestSamples.select(TestSamples.test).tuples()] == [made["kept"]]
     # Summaries and rollups stay: the robot shows the same numbers.
     assert list(DailyRollup.select().tuples()) == rollups_before
     assert robot.matrix(7, end=T0) == matrix_before

@@ -19,7 +19,7 @@ from appliance.agents.lease import Lease, hold
 from appliance.backends.base import JobSpec, JobStatus
 from appliance.db import database, is_postgres
 from appliance.models import Job, Site, Test, TestSite
-from appliance.states import JOB_FINAL, JobState, job_sources
+from appliance.states import JOB_ACTIVE, JOB_FINAL, TEST_FINAL, JobState, TestState, job_sources
 
 # Backend-specific facts a JobStatus may carry in `extra` that have a Job column.
 STORED_EXTRAS = ("image_digest",)
@@ -71,6 +71,20 @@ def jobs_by_id(ids: list[int]) -> list[ActiveJob]:
 LATE_WINDOW = 600.0  # s
 LATE_BATCH = 5000
 CORRECTABLE = (JobState.KILLED.value, JobState.LOST.value)
+
+
+def settled(test: Test, now: float) -> bool:
+    """True once no job record of `test` can change any more: the test is final, no
+    job of it is still out (a node cut off at its end), and the late looks at the
+    jobs given up when it ended (LATE_WINDOW) are over. What is kept of a test's
+    jobs for good (appliance/compare) waits for this."""
+    if TestState(test.state) not in TEST_FINAL:
+        return False
+    ended = test.finished_at if test.finished_at is not None else test.end_at
+    if now < ended + LATE_WINDOW:
+        return False
+    return not Job.select().where(Job.test == test.id,
+                                  Job.state.in_([s.value for s in JOB_ACTIVE])).exists()
 
 
 def recently_given_up(test_ids: list[int], since: float) -> list[tuple[int, int, ActiveJob]]:

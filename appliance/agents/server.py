@@ -5,6 +5,7 @@ Duties, each run on its own period by `schedule`:
 - assign tests waiting to be scheduled to the live submit host with least load;
 - move the tests of a submit host whose heartbeat stopped to a live host;
 - refresh the summaries of tests in progress;
+- keep what comparisons read of stress tests once their jobs settled;
 - judge site health by the policy when due, and deliver webhooks (appliance/health);
 - apply retention (appliance/retention.py): old job rows, logs and work areas go, in
   small batches within a time budget per pass;
@@ -62,6 +63,7 @@ class ServerAgent:
                              (self.assign_tests, config.server_interval),
                              (self.fail_over_dead_hosts, config.server_interval),
                              (self.refresh_summaries, config.summary_interval),
+                             (self.keep_test_samples, config.summary_interval),
                              (health.evaluate_if_due, config.server_interval),
                              (webhooks.deliver_due, config.server_interval),
                              (self.apply_retention, config.retention_interval),
@@ -215,6 +217,13 @@ class ServerAgent:
             summary.refresh(test_id, now)
             count += 1
         return count
+
+    def keep_test_samples(self, now: float) -> list[int]:
+        """Keep what comparisons read of stress tests that settled: their first
+        comparison then reads no job rows (appliance/compare/samplestore.py)."""
+        from appliance.compare import samplestore  # numpy: only in this duty
+
+        return samplestore.keep_settled(now)
 
     def apply_retention(self, now: float) -> retention.Report:
         report = retention.run(self.config, now)

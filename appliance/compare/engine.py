@@ -62,13 +62,14 @@ def _compute(a: Side, b: Side, site: str | None, declared: dict, key: str, now: 
 
 def _groups(a: Side, b: Side, site: str | None) -> tuple[dict, dict, list[str], list[str]]:
     """{site: Sample} of each side (the sites on both), and the sites on one side only."""
-    from appliance.compare import samples as loading
+    from appliance.compare import samplestore as loading
+    from appliance.compare.samples import pooled
 
     names = sides.site_names()
     if site is not None:
         site_id = sides.site_of_test(a, site)
         samples = loading.load(a)
-        others = loading.pooled([s for i, s in samples.items() if i != site_id])
+        others = pooled([s for i, s in samples.items() if i != site_id])
         groups_a = {site: others} if others.completed + others.failed else {}
         groups_b = {site: samples[site_id]} if site_id in samples else {}
         if not groups_a or not groups_b:

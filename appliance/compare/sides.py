@@ -13,10 +13,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from appliance.agents import jobbook
 from appliance.errors import BadInput
 from appliance.models import Job, Site, Template, Test
 from appliance.moments import parse_when
-from appliance.states import TEST_FINAL, TestState
+from appliance.states import TEST_FINAL
 
 OTHERS = "other sites"
 
@@ -39,20 +40,20 @@ def parse(spec: str, now: float | None = None) -> Side:
     text = (spec or "").strip()
     kind, _, rest = text.partition(":")
     if kind == "test" or (text.isdigit() and not rest):
-        return _test_side(rest if kind == "test" else text)
+        return _test_side(rest if kind == "test" else text, now)
     if kind == "template":
         return _template_side(rest, now)
     raise BadInput(f"side {text[:100]!r} must be test:ID or template:NAME@START..END")
 
 
-def _test_side(text: str) -> Side:
+def _test_side(text: str, now: float) -> Side:
     if not text.isdigit() or int(text) >= 2**63:
         raise BadInput(f"test:{text[:100]} does not name a test (test:ID)")
     test = Test.get_or_none(Test.id == int(text))
     if test is None:
         raise BadInput(f"there is no test {int(text)}")
     return Side(f"test:{test.id}", f"test {test.id}", test_id=test.id,
-                final=TestState(test.state) in TEST_FINAL)
+                final=jobbook.settled(test, now))
 
 
 def _template_side(text: str, now: float) -> Side:
@@ -66,11 +67,15 @@ def _template_side(text: str, now: float) -> Side:
     start, end = (_moment(start_text, now), _moment(end_text, now))
     if end <= start:
         raise BadInput(f"the period {period[:100]} ends before it starts")
-    # Final once the period is over and no test of the template can still add jobs to it.
-    live = (Test.select().where(Test.template == template.id, Test.start_at < end,
-                                Test.state.not_in([s.value for s in TEST_FINAL])).exists())
+    # Final once the period is over and no test of the template can still add jobs to
+    # it or correct one (a late outcome moves a job's end: jobbook.settled).
+    unsettled = (Test.select().where(
+        Test.template == template.id, Test.start_at < end,
+        Test.state.not_in([s.value for s in TEST_FINAL])
+        | (Test.finished_at > now - jobbook.LATE_WINDOW)).exists())
     return Side(f"template:{name}@{start:.0f}..{end:.0f}", f"{name} {period}",
-                template_id=template.id, start=start, end=end, final=end <= now and not live)
+                template_id=template.id, start=start, end=end,
+                final=end + jobbook.LATE_WINDOW <= now and not unsettled)
 
 
 def _moment(text: str, now: float) -> float:

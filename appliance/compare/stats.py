@@ -91,7 +91,9 @@ def _bounded(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     deviation nearly always, so more values would only find smaller, irrelevant ones."""
     if len(values) <= TEST_LIMIT:
         return values
-    return rng.choice(values, TEST_LIMIT, replace=False)
+    # The same subset as rng.choice(values, ...) draws, kept in order: the rank test's
+    # stable sort of two sorted runs is then linear (a third of a comparison's time).
+    return values[np.sort(rng.choice(len(values), TEST_LIMIT, replace=False))]
 
 
 def bootstrap_medians(ordered: np.ndarray, rng: np.random.Generator,

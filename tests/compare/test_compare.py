@@ -7,16 +7,18 @@ import sys
 
 import pytest
 
+from appliance.agents import jobbook
 from appliance.cli import main
-from appliance.compare import engine, figures
+from appliance.compare import engine, figures, samplestore
 from appliance.errors import BadInput
-from appliance.models import Comparison, Job, Test
-from appliance.states import TestState
+from appliance.models import Comparison, Job, Test, TestSamples
+from appliance.states import JobState, TestState
 from appliance.web import create_app
 from tests.compare.jobs import finished_test
 from tests.factories import make_site, make_template
 
 START = 1.8e9
+SETTLED = START + 86400  # long after both tests of `pair` ended: their jobs no longer change
 
 
 @pytest.fixture
@@ -49,15 +51,70 @@ def test_the_slower_site_and_only_it_is_worse(pair):
 
 def test_a_finished_pair_is_computed_once_and_kept(pair):
     a, b = pair
-    first = engine.compare(f"test:{a.id}", f"test:{b.id}")
+    first = engine.compare(f"test:{a.id}", f"test:{b.id}", now=SETTLED)
     assert not first["cached"] and Comparison.select().count() == 1
     # Retention removes the job rows later: the kept comparison is still there.
     Job.delete().where(Job.test == b.id).execute()
     Test.update(jobs_removed_at=START + 86400 * 60).where(Test.id == b.id).execute()
-    again = engine.compare(f"{a.id}", f"test:{b.id}")
+    again = engine.compare(f"{a.id}", f"test:{b.id}", now=SETTLED)
     assert again["cached"] and again["rows"] == first["rows"]
     with pytest.raises(BadInput, match="removed by retention"):
-        engine.compare(f"test:{b.id}", f"test:{a.id}")
+        engine.compare(f"test:{b.id}", f"test:{a.id}", now=SETTLED)
+
+
+def test_a_test_whose_jobs_can_still_change_is_computed_fresh(pair):
+    """A final test's job records can still change for a while: a late outcome of a
+    job killed at the end (jobbook.LATE_WINDOW), a job still out on a node that was
+    cut off. Nothing of such a test is kept, neither its samples nor a comparison."""
+    a, b = pair
+    just_ended = b.finished_at + jobbook.LATE_WINDOW / 2
+    assert not engine.compare(f"test:{a.id}", f"test:{b.id}", now=just_ended)["cached"]
+    assert Comparison.select().count() == 0
+    assert [t for (t,) in TestSamples.select(TestSamples.test).tuples()] == [a.id]
+    out = Job.select().where(Job.test == b.id).first()
+    Job.update(state=JobState.RUNNING.value).where(Job.id == out.id).execute()
+    assert not engine.compare(f"test:{a.id}", f"test:{b.id}", now=SETTLED)["cached"]
+    assert Comparison.select().count() == 0 and TestSamples.select().count() == 1
+    assert samplestore.keep_settled(SETTLED) == []  # a's samples are kept, b is not settled
+
+
+def test_kept_samples_compare_as_the_job_rows_do(pair):
+    """The server keeps the samples of stress tests as they settle; a comparison of
+    them then reads no job rows and gives the very rows the job rows give."""
+    a, b = pair
+    unsettled = START + 3600 + 60  # both tests' jobs can still change: read from job rows
+    fresh = engine.compare(f"test:{a.id}", f"test:{b.id}", now=unsettled)
+    fresh_site = engine.compare(f"test:{b.id}", "", site="s1", now=unsettled)
+    assert TestSamples.select().count() == 0
+    assert samplestore.keep_settled(SETTLED) == [b.id, a.id]  # the latest first
+    assert samplestore.keep_settled(SETTLED) == []  # nothing twice
+    Job.update(wall_seconds=1e6).execute()  # not read any more: the kept samples are
+    kept = engine.compare(f"test:{a.id}", f"test:{b.id}", now=SETTLED)
+    assert kept["rows"] == fresh["rows"] and not kept["cached"]
+    assert engine.compare(f"test:{b.id}", "", site="s1", now=SETTLED)["rows"] == \
+        fresh_site["rows"]
+
+
+def test_damaged_kept_samples_are_computed_again(pair):
+    a, b = pair
+    fresh = engine.compare(f"test:{a.id}", f"test:{b.id}", now=SETTLED)
+    TestSamples.update(data=b"\x05\x00\x00\x00{}xyz").execute()
+    Comparison.delete().execute()
+    again = engine.compare(f"test:{a.id}", f"test:{b.id}", now=SETTLED)
+    assert again["rows"] == fresh["rows"]
+    assert all(samplestore.get(t) is not None for t in (a.id, b.id))  # replaced
+
+
+def test_only_settled_stress_tests_are_kept_by_the_server(db):
+    sites = [make_site("k0")]
+    stress = make_template("k-stress", sites=sites)
+    functional = make_template("k-fun", sites=sites, category="functional")
+    old = finished_test(stress, START - 30 * 86400, {"k0": 20}, seed=1)
+    fun = finished_test(functional, START, {"k0": 20}, seed=2)
+    new = finished_test(stress, START, {"k0": 20}, seed=3)
+    assert samplestore.keep_settled(new.finished_at + 60) == []  # within the late looks
+    assert samplestore.keep_settled(SETTLED) == [new.id]  # not the old one, nor functional
+    assert fun.id and old.id
 
 
 def test_a_live_side_is_computed_fresh(pair):

@@ -83,11 +83,11 @@ def test_log_in_create_in_three_clicks_approve_and_read_a_log(appliance, browser
     assert page.locator("input[name=sites][value=site-a]").is_checked()  # click 2: defaults
     os.makedirs(ARTIFACTS, exist_ok=True)
     page.screenshot(path=os.path.join(ARTIFACTS, "create-form.png"), full_page=True)
-    page.click("button:text('Submit for approval')")                  # click 3
+    _click_and_load(page, "button:text('Submit for approval')")      # click 3
     test = wait_for(lambda: Test.get_or_none(Test.state == "unapproved"), 10, what="a test")
     assert page.url.endswith(f"/tests/{test.id}") and test.owner == "alice"
     assert page.locator("h1 .state-unapproved").count() == 1
-    page.click("form.inline button:text('log out')")
+    _click_and_load(page, "form.inline button:text('log out')")
     _log_in(page, url, "root", "root-password")
     page.goto(url + "/approvals")
     page.click(f"form[action='/tests/{test.id}/approve'] button")
@@ -107,5 +107,14 @@ def _log_in(page, url: str, name: str, password: str) -> None:
     page.goto(url + "/login")
     page.fill("input[name=name]", name)
     page.fill("input[name=password]", password)
-    page.click("button:text('log in')")
-    assert page.locator(f"header >> text={name}").count() == 1, f"{name} is logged in"
+    _click_and_load(page, "button:text('log in')")
+    assert page.locator(f"header >> text={name}").count() == 1, \
+        f"{name} is logged in: {page.url} shows {page.locator('header').inner_text()!r}"
+
+
+def _click_and_load(page, selector: str) -> None:
+    """Click what submits a form and wait until the next page has loaded: a bare
+    click returns once the navigation starts, and reading the page then races it
+    (CI saw the header of a half-loaded front page without the user in it)."""
+    with page.expect_navigation(wait_until="load", timeout=20_000):
+        page.click(selector)
