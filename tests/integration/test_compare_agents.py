@@ -21,8 +21,14 @@ from tests.integration.harness import Appliance, wait_for
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SITES = ["site-1", "site-2", "site-3"]
-# The same command for both tests; only SLOW_SITE differs.
-COMMAND = ('case "$PWD" in */"$SLOW_SITE"/*) sleep 1.0;; *) sleep 0.4;; esac; '
+# The same command for both tests; only SLOW_SITE differs. Job N sleeps 300-599 ms
+# (600 more at the slow site), the same N the same time in both tests: spread like real
+# jobs, so that the few milliseconds by which one test's jobs start later than the
+# other's (both run on this machine at once) stay far below the spread. With a fixed
+# sleep those milliseconds alone were a significant difference at another site.
+COMMAND = ('n=${PWD##*-}; ms=$(( 300 + (n * 119) % 300 )); '
+           'case "$PWD" in */"$SLOW_SITE"/*) ms=$(( ms + 600 ));; esac; '
+           'sleep "$(( ms / 1000 )).$(printf %03d $(( ms % 1000 )))"; '
            'echo \'{"phase:exec": 1, "events_per_s": 50}\' > "$HC_METRICS_FILE"')
 
 
