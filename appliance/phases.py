@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import peewee as pw
 
-from appliance.db import database, is_postgres
 from appliance.models import DailyRollup, Job, RollupMetric, Site, Template
 from appliance.payload import PHASE_PREFIX as PREFIX
 
@@ -44,22 +43,11 @@ def of_job(job) -> list[tuple[str, float]]:
     return parts + [(name, phases[name]) for name in order(phases)]
 
 
-_SQLITE = """
-SELECT j.site_id, m.key, AVG(m.value), COUNT(*)
-FROM job j, json_each(j.metrics) m
-WHERE j.test_id = ? AND j.metrics IS NOT NULL AND substr(m.key, 1, 6) = 'phase:'
-  AND m.type IN ('integer', 'real')
-GROUP BY j.site_id, m.key"""
-_POSTGRES = """
-SELECT j.site_id, m.key, AVG((m.value #>> '{}')::float), COUNT(*)
-FROM job j, json_each(j.metrics::json) m
-WHERE j.test_id = %s AND j.metrics IS NOT NULL AND substr(m.key, 1, 6) = 'phase:'
-  AND json_typeof(m.value) = 'number'
-GROUP BY j.site_id, m.key"""
+def of_test(test_id: int, averages=None) -> dict[str, dict[str, float]]:
+    """{site: {part: mean seconds}} of a test: queue, then each phase reported there
+    (`averages`: evolution.metric_averages of the test, when read already)."""
+    from appliance.reports import evolution
 
-
-def of_test(test_id: int) -> dict[str, dict[str, float]]:
-    """{site: {part: mean seconds}} of a test: queue, then each phase reported there."""
     names = dict(Site.select(Site.id, Site.name).tuples())
     queue = (Job.select(Job.site, pw.fn.AVG(Job.started_at - Job.submitted_at))
              .where(Job.test == test_id, Job.started_at.is_null(False),
@@ -67,9 +55,10 @@ def of_test(test_id: int) -> dict[str, dict[str, float]]:
     parts: dict[str, dict[str, float]] = {}
     for site_id, mean in queue:
         parts.setdefault(names[site_id], {})[QUEUE] = max(0.0, float(mean))
-    rows = database.execute_sql(_POSTGRES if is_postgres() else _SQLITE, (test_id,)).fetchall()
-    for site_id, key, mean, _ in rows:
-        parts.setdefault(names[site_id], {})[key[len(PREFIX):]] = float(mean)
+    averages = evolution.metric_averages(test_id) if averages is None else averages
+    for site_id, key, mean, _ in averages:
+        if is_phase(key):
+            parts.setdefault(names[site_id], {})[key[len(PREFIX):]] = mean
     return _ordered(parts)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import peewee as pw
 
 from appliance.db import database, is_postgres
-from appliance.models import Job
+from appliance.models import Job, Site
 
 MOMENTS = 16   # points of the jobs-by-state-over-time plot
 MAX_METRICS = 6  # metric plots on one page
@@ -56,24 +56,38 @@ def _state_at(moment: int, state: str, submitted, started, ended) -> str | None:
 
 
 _SQLITE_METRICS = """
-SELECT s.name, m.key, AVG(m.value), COUNT(*)
-FROM job j JOIN site s ON s.id = j.site_id, json_each(j.metrics) m
+SELECT j.site_id, m.key, AVG(m.value), COUNT(*)
+FROM job j, json_each(j.metrics) m
 WHERE j.test_id = ? AND j.metrics IS NOT NULL AND m.type IN ('integer', 'real')
-GROUP BY s.name, m.key ORDER BY m.key, s.name"""
+GROUP BY j.site_id, m.key"""
 _POSTGRES_METRICS = """
-SELECT s.name, m.key, AVG((m.value #>> '{}')::float), COUNT(*)
-FROM job j JOIN site s ON s.id = j.site_id, json_each(j.metrics::json) m
+SELECT j.site_id, m.key, AVG((m.value #>> '{}')::float), COUNT(*)
+FROM job j, json_each(j.metrics::json) m
 WHERE j.test_id = %s AND j.metrics IS NOT NULL AND json_typeof(m.value) = 'number'
-GROUP BY s.name, m.key ORDER BY m.key, s.name"""
+GROUP BY j.site_id, m.key"""
+
+Averages = list[tuple[int, str, float, int]]
 
 
-def metric_means(test_id: int) -> dict[str, dict[str, tuple[float, int]]]:
-    """{metric: {site: (mean, jobs reporting it)}} of the numbers payloads wrote,
-    for the first MAX_METRICS metric names."""
+def metric_averages(test_id: int) -> Averages:
+    """[(site id, name, mean, jobs reporting it)] of every number the test's payloads
+    wrote, phases included: the one pass over its metrics (JSON in every job row) that
+    the metric plots and the time breakdown (appliance/phases.py) share."""
     sql = _POSTGRES_METRICS if is_postgres() else _SQLITE_METRICS
+    return [(site_id, key, float(mean), int(number)) for site_id, key, mean, number
+            in database.execute_sql(sql, (test_id,)).fetchall()]
+
+
+def metric_means(test_id: int, averages: Averages | None = None
+                 ) -> dict[str, dict[str, tuple[float, int]]]:
+    """{metric: {site: (mean, jobs reporting it)}} of the numbers payloads wrote,
+    for the first MAX_METRICS metric names (in name order)."""
+    averages = metric_averages(test_id) if averages is None else averages
+    names = dict(Site.select(Site.id, Site.name).tuples())
     means: dict[str, dict[str, tuple[float, int]]] = {}
-    for site, key, mean, number in database.execute_sql(sql, (test_id,)).fetchall():
+    for key, site, mean, number in sorted((key, names[site_id], mean, number)
+                                          for site_id, key, mean, number in averages):
         if key not in means and len(means) >= MAX_METRICS:
             continue
-        means.setdefault(key, {})[site] = (float(mean), int(number))
+        means.setdefault(key, {})[site] = (mean, number)
     return means

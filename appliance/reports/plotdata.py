@@ -17,16 +17,19 @@ PLOT_INTERVAL = 30.0  # s: how often a running test's plot data is recomputed
 STALE_AFTER = 90.0    # s: older stored data of a running test is not shown
 
 
-def compute(test: Test, now: float | None = None) -> dict:
-    """Plain data for every plot of the test page (JSON-ready)."""
+def compute(test: Test, now: float | None = None,
+            walls: dict[int, list[float]] | None = None) -> dict:
+    """Plain data for every plot of the test page (JSON-ready); `walls` as
+    queries.walls_by_site gives them, when the caller has read them already."""
     now = time.time() if now is None else now
     moments, over_time = evolution.states_over_time(test.id, test.start_at, test.end_at, now)
+    averages = evolution.metric_averages(test.id)  # one pass for the metrics and the phases
     return {
         "over_time": {"seconds": moments, "counts": over_time},
-        "wall": queries.wall_buckets(test.id),
+        "wall": queries.wall_buckets(test.id, walls=walls),
         "efficiency": queries.efficiency_over_time(test.id, test.start_at, test.end_at),
-        "metrics": evolution.metric_means(test.id),
-        "breakdown": phases.of_test(test.id),
+        "metrics": evolution.metric_means(test.id, averages),
+        "breakdown": phases.of_test(test.id, averages),
     }
 
 

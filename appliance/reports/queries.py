@@ -1,8 +1,11 @@
 """Aggregates for the pages, computed by the database (one query each, not per row)."""
 from __future__ import annotations
 
+import math
+
 import peewee as pw
 
+from appliance.db import database
 from appliance.models import Job, Site, Test, TestSite
 from appliance.reports.counts import add_efficiency, counts_by_site, empty_counts
 from appliance.states import JobState
@@ -50,19 +53,35 @@ def failure_reasons(test_id: int, limit: int = 20) -> list[tuple[str, str, int]]
     return list(rows.tuples())
 
 
-def wall_buckets(test_id: int, buckets: int = 20) -> list[tuple[float, float, int]]:
-    low, high = (Job.select(pw.fn.MIN(Job.wall_seconds), pw.fn.MAX(Job.wall_seconds))
-                 .where(Job.test == test_id, Job.wall_seconds.is_null(False)).tuples().get())
-    if low is None:
+def walls_by_site(test_id: int) -> dict[int, list[float]]:
+    """{site id: the sorted wall times of the test's jobs there}: one read of the index
+    that covers (test, site, wall), no sort in SQL. The wall percentiles and the wall
+    histogram are both made from it (a window query per percentile cost five times more)."""
+    walls: dict[int, list[float]] = {}
+    rows = database.execute_sql(  # plain rows: peewee's per-row conversion tripled the cost
+        f"SELECT site_id, wall_seconds FROM job WHERE test_id = {database.param} "
+        "AND wall_seconds IS NOT NULL", (test_id,))
+    for site_id, wall in rows:
+        walls.setdefault(site_id, []).append(wall)
+    for values in walls.values():
+        values.sort()
+    return walls
+
+
+def wall_buckets(test_id: int, buckets: int = 20,
+                 walls: dict[int, list[float]] | None = None) -> list[tuple[float, float, int]]:
+    """[(low, high, jobs)] of `buckets` equal slices from the shortest wall time to the
+    longest (the longest in the last slice)."""
+    walls = walls_by_site(test_id) if walls is None else walls
+    present = [values for values in walls.values() if values]
+    if not present:
         return []
+    low, high = min(v[0] for v in present), max(v[-1] for v in present)
     width = (high - low) / buckets or 1.0
-    index = pw.fn.FLOOR((Job.wall_seconds - low) / width)
-    rows = dict(Job.select(index, pw.fn.COUNT(Job.id))
-                .where(Job.test == test_id, Job.wall_seconds.is_null(False))
-                .group_by(index).tuples())
     counts = [0] * buckets
-    for position, number in rows.items():
-        counts[min(buckets - 1, int(position))] += number
+    for values in present:
+        for wall in values:
+            counts[min(buckets - 1, math.floor((wall - low) / width))] += 1
     return [(low + i * width, low + (i + 1) * width, n) for i, n in enumerate(counts)]
 
 

@@ -5,49 +5,35 @@ are over jobs that ended with a wall time.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import time
 
 from appliance.db import database
 from appliance.models import Test, TestSite
-from appliance.reports import plotdata
+from appliance.reports import plotdata, queries
 from appliance.reports.counts import add_efficiency, counts_by_site, empty_counts
 
 PERCENTILES = {"wall_p50": 0.50, "wall_p90": 0.90, "wall_p95": 0.95}
 
 
-_RANKED = """
-SELECT {group}, position, number, wall FROM (
-    SELECT {group}, wall_seconds AS wall,
-           ROW_NUMBER() OVER ({partition} ORDER BY wall_seconds, id) AS position,
-           COUNT(*) OVER ({partition}) AS number
-    FROM job WHERE test_id = {param} AND wall_seconds IS NOT NULL) AS ranked
-WHERE {wanted}"""
+def wall_percentiles_by_site(test_id: int, walls: dict[int, list[float]] | None = None
+                             ) -> tuple[dict, dict[int, dict]]:
+    """Nearest-rank percentiles of wall time: (the test's, {site id: the site's}), from
+    the sorted wall times of queries.walls_by_site (read once for both)."""
+    walls = queries.walls_by_site(test_id) if walls is None else walls
+    every = sorted(itertools.chain.from_iterable(walls.values()))
+    return _nearest_rank(every), {site_id: _nearest_rank(values)
+                                  for site_id, values in walls.items()}
 
 
-def wall_percentiles_by_site(test_id: int) -> tuple[dict, dict[int, dict]]:
-    """Nearest-rank percentiles of wall time: (the test's, {site id: the site's}).
-
-    Two window queries over the test's jobs, however many sites: one sort each,
-    not a sort per site and percentile.
-    """
-    overall = _ranked(test_id, "0", "")
-    return overall.get(0, dict.fromkeys(PERCENTILES)), _ranked(test_id, "site_id",
-                                                                "PARTITION BY site_id")
-
-
-def _ranked(test_id: int, group: str, partition: str) -> dict[int, dict]:
-    # The row at position ceil(f * n) of n sorted wall times is the f-th percentile.
-    wanted = " OR ".join(f"position = CEIL({fraction} * number)"
-                         for fraction in PERCENTILES.values())
-    sql = _RANKED.format(group=group, partition=partition, param=database.param, wanted=wanted)
-    result: dict[int, dict] = {}
-    for key, position, number, wall in database.execute_sql(sql, (test_id,)).fetchall():
-        values = result.setdefault(key, dict.fromkeys(PERCENTILES))
-        for column, fraction in PERCENTILES.items():
-            if position == min(number, max(1, math.ceil(fraction * number))):
-                values[column] = wall
-    return result
+def _nearest_rank(ordered: list[float]) -> dict:
+    # The value at position ceil(f * n) (1-based) of n sorted wall times is the f-th percentile.
+    if not ordered:
+        return dict.fromkeys(PERCENTILES)
+    n = len(ordered)
+    return {column: ordered[min(n, max(1, math.ceil(fraction * n))) - 1]
+            for column, fraction in PERCENTILES.items()}
 
 
 def refresh(test_id: int, now: float | None = None, final: bool = False) -> dict:
@@ -64,8 +50,9 @@ def refresh(test_id: int, now: float | None = None, final: bool = False) -> dict
     by_site = counts_by_site(test_id)
     overall, site_walls, plots = {}, {}, {}
     if heavy:
-        overall, site_walls = wall_percentiles_by_site(test_id)
-        plots = {"plot_data": plotdata.compute(test, now), "plots_at": now}
+        walls = queries.walls_by_site(test_id)
+        overall, site_walls = wall_percentiles_by_site(test_id, walls)
+        plots = {"plot_data": plotdata.compute(test, now, walls), "plots_at": now}
     total = empty_counts()
     # Read before the transaction: on SQLite a transaction that reads and then writes
     # fails at once ("database is locked") when another process wrote in between.
