@@ -335,9 +335,7 @@ def time_page(client, path: str, repeat: int) -> tuple[float, list[float], int]:
 def refresh_summary() -> None:
     """What the server agent does for a running test every summary interval, plot data
     included (at most every plotdata.PLOT_INTERVAL): its cost, printed."""
-    from appliance.reports import summary
-
-    from appliance.reports import plotdata
+    from appliance.reports import plotdata, summary
 
     database.connect(reuse_if_open=True)
     test = stress_test()
