@@ -345,6 +345,14 @@ class SsoIdentity(BaseModel):
 WALL_EDGES = (10, 30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200, 10800,
               21600, 43200)
 WALL_BUCKETS = tuple(f"wall_b{n:02d}" for n in range(len(WALL_EDGES) + 1))
+# Per job: CPU over wall (above 1 for a job using several cores), and seconds from
+# submission to start (finer at the low end: a site without a queue starts in seconds).
+CPU_EFFICIENCY_EDGES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.5, 2, 3, 4, 6, 8,
+                        16, 32, 64)
+CPU_EFFICIENCY_BUCKETS = tuple(f"cpu_eff_b{n:02d}" for n in range(len(CPU_EFFICIENCY_EDGES) + 1))
+QUEUE_EDGES = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800,
+               86400)
+QUEUE_BUCKETS = tuple(f"queue_b{n:02d}" for n in range(len(QUEUE_EDGES) + 1))
 
 
 class DailyRollup(BaseModel):
@@ -375,7 +383,7 @@ class DailyRollup(BaseModel):
                    (("site", "day"), False))
 
 
-for _bucket in WALL_BUCKETS:
+for _bucket in (*WALL_BUCKETS, *CPU_EFFICIENCY_BUCKETS, *QUEUE_BUCKETS):
     DailyRollup._meta.add_field(_bucket, pw.IntegerField(default=0))
 
 

@@ -33,6 +33,10 @@ from peewee import EXCLUDED
 
 from appliance.db import database, is_postgres
 from appliance.models import (
+    CPU_EFFICIENCY_BUCKETS,
+    CPU_EFFICIENCY_EDGES,
+    QUEUE_BUCKETS,
+    QUEUE_EDGES,
     WALL_BUCKETS,
     WALL_EDGES,
     DailyRollup,
@@ -58,9 +62,9 @@ def day_of(moment: float) -> int:
     return int(moment // DAY) * DAY
 
 
-def bucket_of(wall: float) -> int:
-    """Index of the wall-time histogram bucket holding `wall` seconds."""
-    return bisect.bisect_right(WALL_EDGES, wall)
+def bucket_of(value: float, edges: tuple = WALL_EDGES) -> int:
+    """Index of the histogram bucket holding `value` (wall seconds by default)."""
+    return bisect.bisect_right(edges, value)
 
 
 @dataclass
@@ -75,6 +79,9 @@ class Delta:
     queue_count: int = 0
     queue_sum: float = 0.0
     buckets: list = field(default_factory=lambda: [0] * len(WALL_BUCKETS))
+    cpu_efficiency_buckets: list = field(
+        default_factory=lambda: [0] * len(CPU_EFFICIENCY_BUCKETS))
+    queue_buckets: list = field(default_factory=lambda: [0] * len(QUEUE_BUCKETS))
     metrics: dict = field(default_factory=dict)  # name -> [count, total, low, high]
 
     def add(self, state, submitted, started, wall, cpu, metrics) -> None:
@@ -87,9 +94,13 @@ class Delta:
         if cpu is not None:
             self.cpu_count += 1
             self.cpu_sum += cpu
+            if wall:
+                self.cpu_efficiency_buckets[bucket_of(cpu / wall, CPU_EFFICIENCY_EDGES)] += 1
         if submitted is not None and started is not None:
+            queue = max(0.0, started - submitted)
             self.queue_count += 1
-            self.queue_sum += max(0.0, started - submitted)
+            self.queue_sum += queue
+            self.queue_buckets[bucket_of(queue, QUEUE_EDGES)] += 1
         for name, value in _numbers(metrics).items():
             entry = self.metrics.setdefault(name, [0, 0.0, value, value])
             entry[0] += 1
@@ -104,6 +115,8 @@ class Delta:
                      cpu_count=-self.cpu_count, cpu_sum=-self.cpu_sum,
                      queue_count=-self.queue_count, queue_sum=-self.queue_sum,
                      buckets=[-n for n in self.buckets],
+                     cpu_efficiency_buckets=[-n for n in self.cpu_efficiency_buckets],
+                     queue_buckets=[-n for n in self.queue_buckets],
                      metrics={k: [-c, -t, None, None] for k, (c, t, _, _) in self.metrics.items()})
 
 
@@ -151,7 +164,8 @@ def _least(a, b):
 
 _KEY = (DailyRollup.day, DailyRollup.site, DailyRollup.template, DailyRollup.category)
 _ADDED = ("completed", "failed", "killed", "lost", "wall_count", "wall_sum", "cpu_count",
-          "cpu_sum", "queue_count", "queue_sum", *WALL_BUCKETS)
+          "cpu_sum", "queue_count", "queue_sum", *WALL_BUCKETS, *CPU_EFFICIENCY_BUCKETS,
+          *QUEUE_BUCKETS)
 _METRIC_KEY = (RollupMetric.day, RollupMetric.site, RollupMetric.template,
                RollupMetric.category, RollupMetric.name)
 
@@ -165,7 +179,8 @@ def apply(deltas: dict[Key, Delta]) -> None:
             delta = deltas[key]
             values = [*key, *(delta.counts[name] for name in _COUNTED), delta.wall_count,
                       delta.wall_sum, delta.wall_max, delta.cpu_count, delta.cpu_sum,
-                      delta.queue_count, delta.queue_sum, *delta.buckets]
+                      delta.queue_count, delta.queue_sum, *delta.buckets,
+                      *delta.cpu_efficiency_buckets, *delta.queue_buckets]
             database.execute_sql(rollup_sql, values)
             for name in sorted(delta.metrics):
                 database.execute_sql(metric_sql, [*key, name, *delta.metrics[name]])
@@ -174,7 +189,7 @@ def apply(deltas: dict[Key, Delta]) -> None:
 _COUNTED = ("completed", "failed", "killed", "lost")
 _ROLLUP_COLUMNS = ("day", "site", "template", "category", *_COUNTED, "wall_count", "wall_sum",
                    "wall_max", "cpu_count", "cpu_sum", "queue_count", "queue_sum",
-                   *WALL_BUCKETS)
+                   *WALL_BUCKETS, *CPU_EFFICIENCY_BUCKETS, *QUEUE_BUCKETS)
 _METRIC_COLUMNS = ("day", "site", "template", "category", "name", "count", "total", "low",
                    "high")
 _SQL: dict[tuple, tuple[str, str]] = {}
@@ -281,9 +296,46 @@ def backfill(batch: int = 20_000, progress: Callable[[str], None] | None = None)
     return counted
 
 
-def quantile(buckets: list[int], q: float, high: float | None = None) -> float | None:
-    """The q-quantile of a wall-time histogram, interpolated inside its bucket
-    (the last bucket reaches up to `high`, the largest value, when known)."""
+def fill_histograms(batch: int = 20_000) -> int:
+    """Add the jobs the rollups count already to the CPU efficiency and queue histograms,
+    which did not exist when they were counted (migration 0024); the jobs added. Jobs an
+    unfinished backfill has not reached yet are left to it (it fills every column)."""
+    state = RollupBackfill.select().order_by(RollupBackfill.id).first()
+    if state is None:
+        return 0  # nothing counted yet
+    final = [s.value for s in JOB_FINAL]
+    top = Job.select(pw.fn.MAX(Job.id)).scalar() or 0
+    added = 0
+    for first in range(0, top, batch):
+        query = Job.select(*_COLUMNS).join(Test).where(
+            Job.id > first, Job.id <= first + batch, Job.state.in_(final))
+        if state.finished_at is None:
+            query = query.where(~((Job.id > state.last_job_id) & (Job.id <= state.max_job_id)))
+        rows = _raw(query)
+        with database.atomic():
+            for key, delta in sorted(accumulate(rows).items()):
+                _add_histograms(key, delta)
+        added += len(rows)
+    return added
+
+
+def _add_histograms(key: Key, delta: Delta) -> None:
+    """Add a delta's CPU efficiency and queue histograms to its key's existing row (a
+    counted job has one; none is made here)."""
+    fields = DailyRollup._meta.fields
+    pairs = [*zip(CPU_EFFICIENCY_BUCKETS, delta.cpu_efficiency_buckets, strict=True),
+             *zip(QUEUE_BUCKETS, delta.queue_buckets, strict=True)]
+    changes = {fields[name]: fields[name] + number for name, number in pairs if number}
+    if changes:
+        DailyRollup.update(changes).where(
+            *[column == value for column, value in zip(_KEY, key, strict=True)]).execute()
+
+
+def quantile(buckets: list[int], q: float, high: float | None = None,
+             edges: tuple = WALL_EDGES) -> float | None:
+    """The q-quantile of a histogram with these bucket edges (wall time by default),
+    interpolated inside its bucket (the last bucket reaches up to `high`, the largest
+    value, when known; else the quantile in it is its lower edge)."""
     total = sum(buckets)
     if not total:
         return None
@@ -291,8 +343,8 @@ def quantile(buckets: list[int], q: float, high: float | None = None) -> float |
     seen = 0
     for index, number in enumerate(buckets):
         if number and seen + number >= rank:
-            low = WALL_EDGES[index - 1] if index else 0.0
-            top = WALL_EDGES[index] if index < len(WALL_EDGES) else (high or low)
+            low = edges[index - 1] if index else 0.0
+            top = edges[index] if index < len(edges) else (high or low)
             if high is not None:
                 top = min(top, max(high, low))
             return low + (top - low) * (rank - seen) / number

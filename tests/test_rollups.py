@@ -12,8 +12,19 @@ from hypothesis import strategies as st
 from appliance import lifecycle, rollups
 from appliance.agents import jobbook
 from appliance.backends.base import JobStatus
-from appliance.db import open_database, upgrade
-from appliance.models import WALL_BUCKETS, WALL_EDGES, DailyRollup, Job, RollupMetric, Test
+from appliance.db import database, open_database, upgrade
+from appliance.models import (
+    CPU_EFFICIENCY_BUCKETS,
+    CPU_EFFICIENCY_EDGES,
+    QUEUE_BUCKETS,
+    QUEUE_EDGES,
+    WALL_BUCKETS,
+    WALL_EDGES,
+    DailyRollup,
+    Job,
+    RollupMetric,
+    Test,
+)
 from appliance.states import JobState, TestState
 from tests.factories import make_site, make_template
 
@@ -88,6 +99,13 @@ def _direct() -> dict:
         if row.cpu_seconds is not None:
             cell["cpu_count"] += 1
             cell["cpu_sum"] += row.cpu_seconds
+            if row.wall_seconds:
+                ratio = row.cpu_seconds / row.wall_seconds
+                cell[CPU_EFFICIENCY_BUCKETS[sum(1 for e in CPU_EFFICIENCY_EDGES
+                                                if e <= ratio)]] += 1
+        if row.submitted_at is not None and row.started_at is not None:
+            queue = max(0.0, row.started_at - row.submitted_at)
+            cell[QUEUE_BUCKETS[sum(1 for e in QUEUE_EDGES if e <= queue)]] += 1
         if row.metrics:
             cell["rate_count"] += 1
             cell["rate_total"] += row.metrics["rate"]
@@ -97,7 +115,7 @@ def _direct() -> dict:
 def _stored() -> dict:
     stored: dict = {}
     names = ["completed", "failed", "killed", "lost", "wall_count", "wall_sum", "cpu_count",
-             "cpu_sum", *WALL_BUCKETS]
+             "cpu_sum", *WALL_BUCKETS, *CPU_EFFICIENCY_BUCKETS, *QUEUE_BUCKETS]
     for row in DailyRollup.select():
         key = (row.day, row.site_id, row.template_id, row.category)
         stored[key] = {n: getattr(row, n) for n in names if getattr(row, n)}
@@ -206,3 +224,27 @@ def test_backfill_counts_old_jobs_once_and_resumes(world, capsys):
     totals = DailyRollup.select().get()
     assert sum(r.completed + r.failed + r.lost for r in DailyRollup.select()) == 75
     assert totals.killed == 0
+
+
+def test_the_histograms_added_later_are_filled_for_the_jobs_counted_before(world):
+    """Migration 0024: rollups counted without the CPU efficiency and queue histograms
+    get them from the job rows; jobs a backfill has still to reach are left to it."""
+    from appliance.models import RollupBackfill
+    sites, tests = world
+    jobs = [dict(test=n % 3, site=n % 2, state=FINAL[n % 4], ended=MIDNIGHT + 600.0 * n,
+                 wall=30.0 * (n % 9), cpu=7.0 * (n % 5), metric=None, by_agent=n % 2 == 0,
+                 late=None) for n in range(60)]
+    _check(jobs, world, 2)
+    expected = _stored()
+    ids = sorted(i for (i,) in Job.select(Job.id).tuples())
+    # As counted before the histograms existed: backfilled up to the 40th job, not beyond.
+    beyond = Job.select(*rollups._COLUMNS).join(Test).where(Job.id > ids[39])
+    rollups.apply({k: d.negated() for k, d in rollups.accumulate(
+        database.execute_sql(*beyond.sql()).fetchall()).items()})
+    DailyRollup.update({getattr(DailyRollup, n): 0
+                        for n in (*CPU_EFFICIENCY_BUCKETS, *QUEUE_BUCKETS)}).execute()
+    RollupBackfill.delete().execute()
+    RollupBackfill.create(last_job_id=ids[39], max_job_id=ids[-1], started_at=0)
+    assert rollups.fill_histograms(batch=7) == 40
+    assert rollups.backfill(batch=9) == 20
+    assert _stored() == expected

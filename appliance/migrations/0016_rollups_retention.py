@@ -1,14 +1,8 @@
-"""Daily rollups (filled here from the existing job rows), and the columns the
-data lifecycle keeps per test.
+"""Daily rollups (filled from the existing job rows by 0024's backfill), and the
+columns the data lifecycle keeps per test.
 
-Not one transaction (atomic = False): the backfill commits every batch with its
-cursor, so an interrupted migration resumes where it stood when run again.
-Every step checks whether it is already done. Agents of this version start only
-after the migration finished (they migrate first, under the migration lock), so
-no job reaches a final state, and is counted live, while the backfill runs.
+Not one transaction (atomic = False); every step checks whether it is already done.
 """
-import sys
-import time
 
 from peewee import *  # noqa: F403 (migration)
 
@@ -97,9 +91,5 @@ def up(migrator, db):
         db.execute_sql("UPDATE test SET finished_at = COALESCE(summarized_at, end_at) "
                        "WHERE finished_at IS NULL AND state IN ('completed', 'error', "
                        "'cancelled')")
-    from appliance import rollups
-    began = time.time()
-    counted = rollups.backfill(progress=lambda line: print(line, file=sys.stderr, flush=True))
-    if counted:
-        print(f"rollups: {counted} finished jobs counted in {time.time() - began:.0f} s",
-              file=sys.stderr, flush=True)
+    # The backfill that fills these tables from the existing job rows runs in 0024: it
+    # is today's code (appliance/rollups.py), which writes today's columns.

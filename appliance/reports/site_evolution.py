@@ -2,8 +2,9 @@
 year costs two small queries, never a scan of job rows).
 
 Per day: jobs and efficiency; wall time median and p90 (interpolated in the rollups'
-fixed histogram); CPU efficiency as the day's CPU seconds over its wall seconds; the
-mean queue time; and the mean of each payload metric and phase (rollups keep count
+fixed histogram); CPU efficiency as the day's CPU seconds over its wall seconds, and
+the median and p90 of the jobs' own CPU efficiencies; the mean, median and p90 queue
+time (the same histograms); and the mean of each payload metric and phase (rollups keep count
 and sum, so a mean is what they can give; min and max too).
 """
 from __future__ import annotations
@@ -14,12 +15,28 @@ from appliance import rollups
 from appliance.db import database
 from appliance.errors import BadInput
 from appliance.limits import MAX_HISTORY_DAYS
-from appliance.models import WALL_BUCKETS, DailyRollup, RollupMetric, Site, Template
+from appliance.models import (
+    CPU_EFFICIENCY_BUCKETS,
+    CPU_EFFICIENCY_EDGES,
+    QUEUE_BUCKETS,
+    QUEUE_EDGES,
+    WALL_BUCKETS,
+    DailyRollup,
+    RollupMetric,
+    Site,
+    Template,
+)
 
 DAY = 86400
 MAX_METRICS = 8  # metric figures drawn at most (the most reported)
 _COLUMNS = ("completed", "failed", "wall_count", "wall_sum", "cpu_count", "cpu_sum",
-            "queue_count", "queue_sum", "wall_max", *WALL_BUCKETS)
+            "queue_count", "queue_sum", "wall_max", *WALL_BUCKETS, *CPU_EFFICIENCY_BUCKETS,
+            *QUEUE_BUCKETS)
+# Percentiles per day, from the rollups' fixed histograms: (field, buckets, edges, q).
+PERCENTILES = (("cpu_efficiency_p50", CPU_EFFICIENCY_BUCKETS, CPU_EFFICIENCY_EDGES, 0.5),
+               ("cpu_efficiency_p90", CPU_EFFICIENCY_BUCKETS, CPU_EFFICIENCY_EDGES, 0.9),
+               ("queue_p50", QUEUE_BUCKETS, QUEUE_EDGES, 0.5),
+               ("queue_p90", QUEUE_BUCKETS, QUEUE_EDGES, 0.9))
 
 
 def templates_at(site_id: int) -> list[Template]:
@@ -30,7 +47,8 @@ def templates_at(site_id: int) -> list[Template]:
 
 
 def evolution(site: Site, template: Template, days: int, end: float | None = None) -> dict:
-    """{days: [{day, jobs, efficiency, wall_p50, wall_p90, cpu_efficiency, queue}],
+    """{days: [{day, jobs, efficiency, wall_p50, wall_p90, cpu_efficiency, queue, and
+    cpu_efficiency_p50/p90, queue_p50/p90}],
     metrics: {name: [{day, mean, low, high}]}} over `days` days ending with today."""
     if not isinstance(days, int) or not 1 <= days <= MAX_HISTORY_DAYS:
         raise BadInput(f"days must be a whole number from 1 to {MAX_HISTORY_DAYS}")
@@ -62,7 +80,8 @@ def _day(day: int, row: dict | None) -> dict:
     label = time.strftime("%Y-%m-%d", time.gmtime(day))
     if row is None:
         return {"day": label, "at": day, "jobs": 0, "efficiency": None, "wall_p50": None,
-                "wall_p90": None, "cpu_efficiency": None, "queue": None}
+                "wall_p90": None, "cpu_efficiency": None, "queue": None,
+                **{name: None for name, *_ in PERCENTILES}}
     ended = row["completed"] + row["failed"]
     buckets = [row[name] for name in WALL_BUCKETS]
     return {"day": label, "at": day, "jobs": ended,
@@ -70,7 +89,9 @@ def _day(day: int, row: dict | None) -> dict:
             "wall_p50": rollups.quantile(buckets, 0.5, row["wall_max"]),
             "wall_p90": rollups.quantile(buckets, 0.9, row["wall_max"]),
             "cpu_efficiency": row["cpu_sum"] / row["wall_sum"] if row["wall_sum"] else None,
-            "queue": row["queue_sum"] / row["queue_count"] if row["queue_count"] else None}
+            "queue": row["queue_sum"] / row["queue_count"] if row["queue_count"] else None,
+            **{name: rollups.quantile([row[b] for b in buckets], q, edges=edges)
+               for name, buckets, edges, q in PERCENTILES}}
 
 
 def _metrics(site_id: int, template_id: int, start: int) -> dict[str, list[dict]]:

@@ -13,7 +13,10 @@ from appliance.web import charts
 blueprint = Blueprint("site_evolution", __name__)
 FIGURES = (("wall_p50", "wall p50"), ("wall_p90", "wall p90"),
            ("cpu_efficiency", "CPU efficiency"), ("queue", "queue (mean)"),
-           ("efficiency", "efficiency"), ("jobs", "jobs"))
+           ("efficiency", "efficiency"), ("jobs", "jobs"),
+           ("cpu_efficiency_p50", "CPU efficiency p50"),
+           ("cpu_efficiency_p90", "CPU efficiency p90"),
+           ("queue_p50", "queue p50"), ("queue_p90", "queue p90"))
 
 
 def for_page(site: Site, days: int, chosen: str | None) -> dict | None:
@@ -25,7 +28,7 @@ def for_page(site: Site, days: int, chosen: str | None) -> dict | None:
     template = next((t for t in templates if t.name == chosen), templates[0])
     data = site_evolution.evolution(site, template, days)
     key = ("site-evolution", site.id, template.id, days,
-           tuple((d["at"], d["jobs"], d["wall_p90"]) for d in data["days"]),
+           tuple((d["at"], d["jobs"], d["wall_p90"], d["queue_p90"]) for d in data["days"]),
            tuple((n, len(v)) for n, v in data["metrics"].items()))
     plots = current_app.extensions["hc_plots"].get(key, True, lambda: _plots(data))
     return {"templates": templates, "template": template, "data": data, "plots": plots}
@@ -39,10 +42,14 @@ def _plots(data: dict) -> dict[str, str]:
     plots = {"wall": charts.daily_series("Wall time per day", "seconds", days, {
                  "median": column("wall_p50"), "p90": column("wall_p90")}),
              "cpu": charts.daily_series("CPU efficiency per day (CPU / wall)", "percent", days,
-                                        {"CPU efficiency": column("cpu_efficiency")},
+                                        {"all jobs": column("cpu_efficiency"),
+                                         "median job": column("cpu_efficiency_p50"),
+                                         "p90 job": column("cpu_efficiency_p90")},
                                         percent=True),
-             "queue": charts.daily_series("Queue time per day (submit to start, mean)",
-                                          "seconds", days, {"queue": column("queue")})}
+             "queue": charts.daily_series("Queue time per day (submit to start)", "seconds",
+                                          days, {"mean": column("queue"),
+                                                 "median": column("queue_p50"),
+                                                 "p90": column("queue_p90")})}
     for name, values in data["metrics"].items():
         by_day = {v["day"]: v for v in values}
         unit = "seconds" if name.startswith("phase:") else name

@@ -49,6 +49,10 @@ def test_one_day_per_point_from_the_rollups(history):
     # Interpolated in the histogram bucket 60-120 s (capped at the largest, 100 s).
     assert 60 <= two_ago["wall_p50"] <= 100 and two_ago["cpu_efficiency"] == 0.5
     assert two_ago["queue"] == 10.0
+    # Each job's CPU efficiency is 0.5 and its queue 10 s: their histograms' buckets.
+    assert 0.5 <= two_ago["cpu_efficiency_p50"] <= two_ago["cpu_efficiency_p90"] <= 0.6
+    assert 10 <= two_ago["queue_p50"] <= two_ago["queue_p90"] <= 30
+    assert one_ago["cpu_efficiency_p50"] is not None and one_ago["queue_p90"] is not None
     assert one_ago["jobs"] == 4 and one_ago["efficiency"] == 0.75
     assert one_ago["wall_p50"] > two_ago["wall_p50"]
     means = [v["mean"] for v in data["metrics"]["events_per_s"]]
@@ -68,7 +72,8 @@ def test_the_site_page_plots_and_the_csv(history, settings):
     assert "Evolution of another at evo" in other
     csv = client.get("/sites/evo/evolution.csv?template=golden-one&days=7").data.decode()
     lines = csv.splitlines()
-    assert lines[0].startswith("day,wall_p50,wall_p90,cpu_efficiency,queue,efficiency,jobs")
+    assert lines[0].startswith("day,wall_p50,wall_p90,cpu_efficiency,queue,efficiency,jobs,"
+                               "cpu_efficiency_p50,cpu_efficiency_p90,queue_p50,queue_p90")
     assert len(lines) == 8
     assert client.get("/sites/evo/evolution.csv?template=nope").status_code == 404
     assert client.get("/sites/evo/evolution.csv?template=golden-one&days=0").status_code == 400
