@@ -26,7 +26,8 @@ MAX_DAYS = MAX_HISTORY_DAYS
 DAY_CHOICES = (7, 30, 50, 365)  # what the pages offer
 # Colour classes by efficiency: at least GOOD is good, at least WARN is a warning.
 GOOD, WARN = 0.9, 0.5
-_SUMMED = ("completed", "failed", "killed", "lost", "wall_count", "wall_sum")
+_COUNTED = ("completed", "failed", "killed", "lost")
+_SUMMED = (*_COUNTED, "wall_count", "wall_sum")
 
 
 def colour(efficiency: float | None) -> str:
@@ -46,19 +47,23 @@ def _counts(start: float, end: float, site_id: int | None = None,
     summed by the database. Rows are read raw: converting 36,500 of them (a year
     of 100 sites) cost more than the query."""
     origin = start if origin is None else origin
-    columns = [getattr(DailyRollup, name) for name in _SUMMED]
+    # Counts only for the matrix: read from the index that holds them (robot index),
+    # never the wide rollup rows (half the cost of a year's matrix).
+    names = _SUMMED if histogram else _COUNTED
+    columns = [getattr(DailyRollup, name) for name in names]
     if histogram:
         columns += [getattr(DailyRollup, name) for name in WALL_BUCKETS]
     # Days and origin are whole days (integers): integer division on both databases.
     index = (DailyRollup.day - int(origin)) / int(width * DAY)
-    query = (DailyRollup.select(DailyRollup.site, index,
-                                *[pw.fn.SUM(c) for c in columns], pw.fn.MAX(DailyRollup.wall_max))
+    widest = [pw.fn.MAX(DailyRollup.wall_max)] if histogram else []
+    query = (DailyRollup.select(DailyRollup.site, index, *[pw.fn.SUM(c) for c in columns],
+                                *widest)
              .where(DailyRollup.category == Category.FUNCTIONAL.value,
                     DailyRollup.day >= start, DailyRollup.day < end)
              .group_by(DailyRollup.site, index))
     if site_id is not None:
         query = query.where(DailyRollup.site == site_id)
-    names = [c.name for c in columns] + ["wall_max"]
+    names = [c.name for c in columns] + (["wall_max"] if histogram else [])
     return {(site, int(number)): dict(zip(names, values, strict=True))
             for site, number, *values in database.execute_sql(*query.sql()).fetchall()}
 

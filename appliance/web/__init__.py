@@ -32,6 +32,11 @@ NAVIGATION = [("pages.test_list", "Tests"), ("sites.robot_page", "Robot"),
               ("testdirs.browse", "Work areas")]
 
 
+def percent_text(fraction: float | None) -> str:
+    """A fraction as the pages show it: 0.9512 -> "95.1%", None -> "-"."""
+    return "-" if fraction is None else f"{100 * fraction:.1f}%"
+
+
 def create_app(settings: config_module.Config | None = None) -> Flask:
     settings = settings or config_module.load()
     app = Flask(__name__)
@@ -142,9 +147,7 @@ def _add_filters(app: Flask) -> None:
         from appliance.disk import human
         return human(number or 0)
 
-    @app.template_filter("percent")
-    def percent(fraction):
-        return "-" if fraction is None else f"{100 * fraction:.1f}%"
+    app.add_template_filter(percent_text, "percent")
 
     @app.template_filter("number")
     def number(value):
