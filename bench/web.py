@@ -354,9 +354,11 @@ def refresh_summary() -> None:
 
 
 def benchmark(settings: config.Config, repeat: int) -> None:
-    from appliance.web import create_app
+    from appliance.web import create_app, warm_templates
     refresh_summary()
-    client = create_app(settings).test_client()
+    app = create_app(settings)
+    warm_templates(app)  # as gunicorn's entry point does (appliance/web/wsgi.py)
+    client = app.test_client()
     print(f"{'page':<14} {'path':<22} {'first ms':>9} {'median ms':>10} {'max ms':>8} "
           f"{'queries':>8}")
     for label, path in pages():

@@ -111,7 +111,7 @@ def backfill(settings: config.Config, interrupt: float) -> None:
 
 
 def pages(settings: config.Config, repeat: int) -> None:
-    from appliance.web import create_app
+    from appliance.web import create_app, warm_templates
     web.refresh_summary()
     database.connect(reuse_if_open=True)
     site = Site.select(Site.name).order_by(Site.name).first().name
@@ -125,7 +125,9 @@ def pages(settings: config.Config, repeat: int) -> None:
                                       f"&end={yesterday + DAY:.0f}"),
              ("API history 365", f"/api/v1/sites/{site}/history?days=365")]
     database.close()
-    client = create_app(settings).test_client()
+    app = create_app(settings)
+    warm_templates(app)  # as gunicorn's entry point does (appliance/web/wsgi.py)
+    client = app.test_client()
     print(f"{'page':<22} {'first ms':>9} {'median ms':>10} {'max ms':>8} {'queries':>8}")
     for label, path in paths:
         first, times, queries = web.time_page(client, path, repeat)

@@ -10,7 +10,7 @@ from playhouse.test_utils import count_queries
 
 from appliance.agents.submit import SubmitAgent
 from appliance.models import Job, Template
-from appliance.web import create_app
+from appliance.web import create_app, warm_templates
 from tests.factories import make_running_test, make_site, make_template
 
 HOSTILE = '<script>alert("x")</script>'
@@ -60,6 +60,19 @@ def test_robot_cells_link_to_their_jobs(client, settings):
     for query in ("start=nan&end=2e9", "start=1.7e9&end=inf", "start=-inf&end=1.7e9",
                   "start=1.7e9&end=1e300", "start=x&end=2e9", "start=1.7e9"):
         assert client.get(f"/sites/alpha/jobs?{query}").status_code == 400, query
+
+
+def test_every_page_template_is_compiled_before_the_first_visitor(db, settings):
+    """gunicorn's entry point compiles them at start (appliance/web/wsgi.py)."""
+    app = create_app(settings)
+    folder = os.path.join(os.path.dirname(create_app.__code__.co_filename), "templates")
+    pages = [n for n in os.listdir(folder) if n.endswith(".html")]
+    assert warm_templates(app) == len(pages) > 10
+
+    def compile_again(*args, **kwargs):
+        raise AssertionError("a template was compiled at a visit")
+    app.jinja_env.compile = compile_again
+    assert app.test_client().get("/tests/").status_code == 200
 
 
 def test_missing_things_are_404(client):
