@@ -104,6 +104,9 @@ def local(args) -> None:
         print(f"  raw cost: spawning and reaping {total} `/bin/sh -c true` at most "
               f"{args.in_flight} at a time: {raw:.0f}/s (the agent reaches "
               f"{100 * total / elapsed / raw:.0f}% of it)")
+        alone = wrapper_rate(total, args.in_flight)
+        print(f"  the job wrapper alone (no agent, no database) running `true` the same way: "
+              f"{alone:.0f}/s (the agent reaches {100 * total / elapsed / alone:.0f}% of it)")
     finally:
         instance.close()
 
@@ -118,6 +121,29 @@ def raw_spawn_rate(count: int, in_flight: int) -> float:
         os.wait()
         running -= 1
     return count / (time.time() - started)
+
+
+def wrapper_rate(count: int, in_flight: int) -> float:
+    """Jobs/s of the local backend's wrapper by itself: what any agent's rate is bounded
+    by on this machine (it writes the pid, output and status files a restart needs)."""
+    from appliance.backends.local import SHELL, WRAPPER
+
+    root = tempfile.mkdtemp(prefix="hc-bench-wrapper-")
+    folders = [os.path.join(root, f"job-{n}") for n in range(count)]
+    for folder in folders:
+        os.mkdir(folder)
+    started, running = time.time(), 0
+    try:
+        while folders or running:
+            while folders and running < in_flight:
+                os.posix_spawn(SHELL, [SHELL, "-c", WRAPPER, "hc-job", folders.pop(), "true"],
+                               {"PATH": "/usr/bin:/bin"}, setsid=True)
+                running += 1
+            os.wait()
+            running -= 1
+        return count / (time.time() - started)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def fake(args) -> None:
