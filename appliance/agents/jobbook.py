@@ -14,10 +14,11 @@ import os
 import threading
 from dataclasses import dataclass
 
-from appliance import payload, rollups, workarea, workers
+from appliance import limits, payload, rollups, workarea, workers
 from appliance.agents.lease import Lease, hold
 from appliance.backends.base import JobSpec, JobStatus
 from appliance.db import database, is_postgres
+from appliance.errors import BadInput
 from appliance.models import Job, Site, Test, TestSite
 from appliance.states import JOB_ACTIVE, JOB_FINAL, TEST_FINAL, JobState, TestState, job_sources
 
@@ -252,7 +253,9 @@ def _final_values(job: ActiveJob, status: JobStatus, now: float, metrics_file: s
     """The columns a status sets, its numbers checked (a backend may say anything)."""
     target = status.state
     values: dict = {"state": target.value}
-    reported_start = payload.finite_number(status.started_at)
+    # A backend's clock may be off or its reply misread: a reported moment counts only
+    # inside the range every page can show, and never before the submission we timed.
+    reported_start = _moment(status.started_at)
     started = job.started_at or reported_start
     if target in JOB_FINAL and reported_start is not None:
         # The backend's own record of the start beats the poll that first saw the
@@ -264,12 +267,14 @@ def _final_values(job: ActiveJob, status: JobStatus, now: float, metrics_file: s
     if target is JobState.RUNNING:
         values["started_at"] = started or now
     if target in JOB_FINAL:
-        ended = payload.finite_number(status.ended_at) or now
-        if started is not None:
-            ended = max(ended, started)
+        ended = _moment(status.ended_at) or now
+        floor = started if started is not None else job.submitted_at
+        if floor is not None:
+            ended = max(ended, floor)
+        cpu = payload.finite_number(status.cpu_seconds)
         values.update(ended_at=ended, exit_code=_bounded_int(status.exit_code),
                       reason=None if status.reason is None else payload.shorten(status.reason),
-                      cpu_seconds=payload.finite_number(status.cpu_seconds))
+                      cpu_seconds=cpu if cpu is not None and cpu >= 0 else None)
         values.update({k: v for k, v in status.extra.items() if k in STORED_EXTRAS})
         if started is not None:
             values.update(started_at=started, wall_seconds=max(0.0, ended - started))
@@ -277,6 +282,14 @@ def _final_values(job: ActiveJob, status: JobStatus, now: float, metrics_file: s
         if job.work_dir:
             values["worker"] = workers.read(job.work_dir)
     return values
+
+
+def _moment(value) -> float | None:
+    """A reported time, or None unless it is a number within limits.check_time's range."""
+    try:
+        return limits.check_time(value)
+    except BadInput:
+        return None
 
 
 def _bounded_int(value) -> int | None:

@@ -12,6 +12,7 @@ import base64
 import datetime
 import hashlib
 import json
+import math
 import os
 import shlex
 
@@ -210,11 +211,12 @@ def diag_time(text: str | None) -> float | None:
 
 
 def diag_seconds(text: str | None) -> float | None:
-    """'0.25s' -> 0.25"""
+    """'0.25s' -> 0.25; None for what is not a finite, non-negative number of seconds."""
     try:
-        return float((text or "").rstrip("s"))
+        seconds = float((text or "").rstrip("s"))
     except ValueError:
         return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def ce_summary(info: dict, queue: str) -> tuple[str, str | None]:

@@ -243,7 +243,8 @@ def parse_scontrol(text: str) -> dict[str, JobStatus]:
             continue
         exit_code = fields.get("ExitCode", "0:0").split(":")[0]
         statuses[fields["JobId"]] = _status(
-            fields["JobState"], int(exit_code) if exit_code.isdigit() else None,
+            fields["JobState"], int(exit_code) if exit_code.isascii() and exit_code.isdigit()
+            and len(exit_code) <= 3 else None,
             _time(fields.get("StartTime")), _time(fields.get("EndTime")),
             fields.get("Reason"))
     return statuses
@@ -251,7 +252,7 @@ def parse_scontrol(text: str) -> dict[str, JobStatus]:
 
 def _status(state: str, exit_code: int | None, started: float | None, ended: float | None,
             reason: str | None = None) -> JobStatus:
-    state = state.split()[0].rstrip("+")
+    state = (state.split() or [""])[0].rstrip("+")  # an empty JobState= is a transient one
     if state in FAILED_STATES:
         detail = f"{state}" + (f" (exit code {exit_code})" if exit_code else "")
         return JobStatus(JobState.FAILED, started_at=started, ended_at=ended,
