@@ -406,6 +406,23 @@ class RollupMetric(BaseModel):
         indexes = ((("day", "site", "template", "category", "name"), True),)
 
 
+class RollupMetricBucket(BaseModel):
+    """How many of a rollup key's values of a payload metric fell in one bucket of a
+    fixed logarithmic scale (appliance/rollups.py metric_bucket): the metric's daily
+    percentiles. Only buckets that hold values have a row."""
+    day = pw.IntegerField()
+    site = pw.ForeignKeyField(Site, backref="rollup_metric_buckets", on_delete="CASCADE")
+    template = pw.ForeignKeyField(Template, backref="rollup_metric_buckets", on_delete="CASCADE")
+    category = pw.CharField(max_length=16)
+    name = pw.CharField(max_length=128)
+    bucket = pw.IntegerField()
+    count = pw.IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("day", "site", "template", "category", "name", "bucket"), True),
+                   (("site", "template", "day"), False))
+
+
 class RollupBackfill(BaseModel):
     """Where the rollup backfill over existing job rows stands (resumable)."""
     last_job_id = pw.IntegerField(default=0)
@@ -484,5 +501,6 @@ class TestSamples(BaseModel):
 ALL_MODELS = [User, Site, JobTemplate, Template, TemplateSite, Test, TestSite, Job, TestLog,
               Agent, PolicyVersion, SiteEvent, HealthEvaluation, Incident, Webhook,
               WebhookDelivery, ApiToken, LoginAttempt, SsoIdentity, DailyRollup,
-              RollupMetric, RollupBackfill, Credential, CredentialEvent, WebSession,
+              RollupMetric, RollupMetricBucket, RollupBackfill, Credential, CredentialEvent,
+              WebSession,
               Comparison, TestSamples]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from appliance.models import (
     Job,
     RollupBackfill,
     RollupMetric,
+    RollupMetricBucket,
     Test,
 )
 from appliance.states import JOB_FINAL, JobState
@@ -60,6 +62,61 @@ _COLUMNS = (Job.site, Test.template, Test.category, Job.state, Job.ended_at, Job
 def day_of(moment: float) -> int:
     """The UNIX second at which the UTC day holding `moment` starts."""
     return int(moment // DAY) * DAY
+
+
+# A payload metric may be any number: its histogram has METRIC_STEPS buckets per decade of
+# magnitude (values within about 33 % share one), from 10**METRIC_SMALLEST (below: zero)
+# to 10**METRIC_LARGEST (above: the last bucket), negative values mirrored.
+METRIC_STEPS = 8
+METRIC_SMALLEST = -9
+METRIC_LARGEST = 15
+_METRIC_TOP = (METRIC_LARGEST - METRIC_SMALLEST) * METRIC_STEPS
+
+
+def metric_bucket(value: float) -> int:
+    """The bucket of a metric value: 0 for (nearly) zero, k > 0 for a positive value in
+    [10**((k-1)/STEPS + SMALLEST), 10**(k/STEPS + SMALLEST)), -k for its mirror. Buckets
+    in index order are buckets in value order."""
+    magnitude = abs(value)
+    if magnitude < 10.0 ** METRIC_SMALLEST:
+        return 0
+    step = math.floor((math.log10(magnitude) - METRIC_SMALLEST) * METRIC_STEPS) + 1
+    step = min(max(step, 1), _METRIC_TOP)
+    return step if value > 0 else -step
+
+
+def metric_bucket_range(index: int) -> tuple[float, float]:
+    """(low, high) of the values metric_bucket puts in bucket `index`."""
+    if index == 0:
+        return 0.0, 0.0
+    step = abs(index)
+    low = 10.0 ** ((step - 1) / METRIC_STEPS + METRIC_SMALLEST)
+    high = 10.0 ** (step / METRIC_STEPS + METRIC_SMALLEST)
+    return (low, high) if index > 0 else (-high, -low)
+
+
+def metric_quantile(buckets: dict[int, int], q: float, low: float | None = None,
+                    high: float | None = None) -> float | None:
+    """The q-quantile of a metric's bucket counts, interpolated inside its bucket and
+    kept within the smallest and largest value seen (`low`, `high`), when known."""
+    total = sum(n for n in buckets.values() if n > 0)
+    if not total:
+        return None
+    rank, seen = max(1.0, q * total), 0
+    for index in sorted(buckets):
+        number = buckets[index]
+        if number <= 0:
+            continue
+        if seen + number >= rank:
+            bottom, top = metric_bucket_range(index)
+            value = bottom + (top - bottom) * (rank - seen) / number
+            if low is not None:
+                value = max(value, low)
+            if high is not None:
+                value = min(value, high)
+            return value
+        seen += number
+    return high
 
 
 def bucket_of(value: float, edges: tuple = WALL_EDGES) -> int:
@@ -83,6 +140,7 @@ class Delta:
         default_factory=lambda: [0] * len(CPU_EFFICIENCY_BUCKETS))
     queue_buckets: list = field(default_factory=lambda: [0] * len(QUEUE_BUCKETS))
     metrics: dict = field(default_factory=dict)  # name -> [count, total, low, high]
+    metric_buckets: dict = field(default_factory=dict)  # (name, bucket) -> count
 
     def add(self, state, submitted, started, wall, cpu, metrics) -> None:
         self.counts[COUNTS[state]] += 1
@@ -106,6 +164,8 @@ class Delta:
             entry[0] += 1
             entry[1] += value
             entry[2], entry[3] = min(entry[2], value), max(entry[3], value)
+            slot = (name, metric_bucket(value))
+            self.metric_buckets[slot] = self.metric_buckets.get(slot, 0) + 1
 
 
     def negated(self) -> Delta:
@@ -117,7 +177,8 @@ class Delta:
                      buckets=[-n for n in self.buckets],
                      cpu_efficiency_buckets=[-n for n in self.cpu_efficiency_buckets],
                      queue_buckets=[-n for n in self.queue_buckets],
-                     metrics={k: [-c, -t, None, None] for k, (c, t, _, _) in self.metrics.items()})
+                     metrics={k: [-c, -t, None, None] for k, (c, t, _, _) in self.metrics.items()},
+                     metric_buckets={k: -n for k, n in self.metric_buckets.items()})
 
 
 def _numbers(metrics) -> dict:
@@ -173,7 +234,7 @@ _METRIC_KEY = (RollupMetric.day, RollupMetric.site, RollupMetric.template,
 def apply(deltas: dict[Key, Delta]) -> None:
     """Add deltas to their rollup rows (created when missing), in key order so
     that two transactions never wait for each other's rows in opposite orders."""
-    rollup_sql, metric_sql = _upserts()
+    rollup_sql, metric_sql, bucket_sql = _upserts()
     with database.atomic():
         for key in sorted(deltas):
             delta = deltas[key]
@@ -184,6 +245,8 @@ def apply(deltas: dict[Key, Delta]) -> None:
             database.execute_sql(rollup_sql, values)
             for name in sorted(delta.metrics):
                 database.execute_sql(metric_sql, [*key, name, *delta.metrics[name]])
+            for (name, bucket), number in sorted(delta.metric_buckets.items()):
+                database.execute_sql(bucket_sql, [*key, name, bucket, number])
 
 
 _COUNTED = ("completed", "failed", "killed", "lost")
@@ -192,11 +255,12 @@ _ROLLUP_COLUMNS = ("day", "site", "template", "category", *_COUNTED, "wall_count
                    *WALL_BUCKETS, *CPU_EFFICIENCY_BUCKETS, *QUEUE_BUCKETS)
 _METRIC_COLUMNS = ("day", "site", "template", "category", "name", "count", "total", "low",
                    "high")
-_SQL: dict[tuple, tuple[str, str]] = {}
+_BUCKET_COLUMNS = ("day", "site", "template", "category", "name", "bucket", "count")
+_SQL: dict[tuple, tuple[str, str, str]] = {}
 
 
-def _upserts() -> tuple[str, str]:
-    """The two upserts' SQL, built once per kind of database (building costs more
+def _upserts() -> tuple[str, str, str]:
+    """The three upserts' SQL, built once per kind of database (building costs more
     than running them)."""
     kind = (database.param, is_postgres())
     if kind not in _SQL:
@@ -212,7 +276,13 @@ def _upserts() -> tuple[str, str]:
         metric_fields = RollupMetric._meta.fields
         metric = RollupMetric.insert({metric_fields[c]: n for n, c in enumerate(_METRIC_COLUMNS)}) \
             .on_conflict(conflict_target=_METRIC_KEY, update=metric_update)
-        _SQL[kind] = (_sql_of(rollup, len(_ROLLUP_COLUMNS)), _sql_of(metric, len(_METRIC_COLUMNS)))
+        bucket_fields = RollupMetricBucket._meta.fields
+        bucket = RollupMetricBucket.insert(
+            {bucket_fields[c]: n for n, c in enumerate(_BUCKET_COLUMNS)}).on_conflict(
+            conflict_target=[bucket_fields[c] for c in _BUCKET_COLUMNS[:-1]],
+            update={RollupMetricBucket.count: RollupMetricBucket.count + EXCLUDED.count})
+        _SQL[kind] = (_sql_of(rollup, len(_ROLLUP_COLUMNS)), _sql_of(metric, len(_METRIC_COLUMNS)),
+                      _sql_of(bucket, len(_BUCKET_COLUMNS)))
     return _SQL[kind]
 
 
@@ -250,6 +320,10 @@ def _drop_emptied(keys: list[Key]) -> None:
         if DailyRollup.delete().where(*where, emptied).execute():
             metric_where = [field == value for field, value in zip(_METRIC_KEY, key, strict=False)]
             RollupMetric.delete().where(*metric_where).execute()
+            bucket_where = [field == value for field, value in zip(
+                (RollupMetricBucket.day, RollupMetricBucket.site, RollupMetricBucket.template,
+                 RollupMetricBucket.category), key, strict=True)]
+            RollupMetricBucket.delete().where(*bucket_where).execute()
 
 
 def add_finished(job_ids: list[int]) -> None:
@@ -297,8 +371,9 @@ def backfill(batch: int = 20_000, progress: Callable[[str], None] | None = None)
 
 
 def fill_histograms(batch: int = 20_000) -> int:
-    """Add the jobs the rollups count already to the CPU efficiency and queue histograms,
-    which did not exist when they were counted (migration 0024); the jobs added. Jobs an
+    """Add the jobs the rollups count already to the CPU efficiency, queue and payload
+    metric histograms, which did not exist when they were counted (migration 0024); the
+    jobs added. Jobs an
     unfinished backfill has not reached yet are left to it (it fills every column)."""
     state = RollupBackfill.select().order_by(RollupBackfill.id).first()
     if state is None:
@@ -321,7 +396,10 @@ def fill_histograms(batch: int = 20_000) -> int:
 
 def _add_histograms(key: Key, delta: Delta) -> None:
     """Add a delta's CPU efficiency and queue histograms to its key's existing row (a
-    counted job has one; none is made here)."""
+    counted job has one; none is made here), and its metrics' buckets."""
+    bucket_sql = _upserts()[2]
+    for (name, bucket), number in sorted(delta.metric_buckets.items()):
+        database.execute_sql(bucket_sql, [*key, name, bucket, number])
     fields = DailyRollup._meta.fields
     pairs = [*zip(CPU_EFFICIENCY_BUCKETS, delta.cpu_efficiency_buckets, strict=True),
              *zip(QUEUE_BUCKETS, delta.queue_buckets, strict=True)]

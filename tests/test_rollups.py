@@ -23,6 +23,7 @@ from appliance.models import (
     DailyRollup,
     Job,
     RollupMetric,
+    RollupMetricBucket,
     Test,
 )
 from appliance.states import JobState, TestState
@@ -109,6 +110,7 @@ def _direct() -> dict:
         if row.metrics:
             cell["rate_count"] += 1
             cell["rate_total"] += row.metrics["rate"]
+            cell[f"rate_b{rollups.metric_bucket(row.metrics['rate'])}"] += 1
     return expected
 
 
@@ -123,6 +125,10 @@ def _stored() -> dict:
         key = (row.day, row.site_id, row.template_id, row.category)
         stored[key] |= {n: v for n, v in (("rate_count", row.count), ("rate_total", row.total))
                         if v}
+    for row in RollupMetricBucket.select():
+        key = (row.day, row.site_id, row.template_id, row.category)
+        if row.count:
+            stored.setdefault(key, {})[f"rate_b{row.bucket}"] = row.count
     return stored
 
 
@@ -131,6 +137,7 @@ def _check(jobs, world, batches):
     Job.delete().execute()
     DailyRollup.delete().execute()
     RollupMetric.delete().execute()
+    RollupMetricBucket.delete().execute()
     _finish(jobs, sites, tests, batches)
     expected = {k: {n: v for n, v in cell.items() if v} for k, cell in _direct().items()}
     stored = _stored()
@@ -232,8 +239,9 @@ def test_the_histograms_added_later_are_filled_for_the_jobs_counted_before(world
     from appliance.models import RollupBackfill
     sites, tests = world
     jobs = [dict(test=n % 3, site=n % 2, state=FINAL[n % 4], ended=MIDNIGHT + 600.0 * n,
-                 wall=30.0 * (n % 9), cpu=7.0 * (n % 5), metric=None, by_agent=n % 2 == 0,
-                 late=None) for n in range(60)]
+                 wall=30.0 * (n % 9), cpu=7.0 * (n % 5), metric=None if n % 6 == 0 else
+                 (-1.0) ** n * 10.0 ** (n % 7 - 3), by_agent=n % 2 == 0, late=None)
+            for n in range(60)]
     _check(jobs, world, 2)
     expected = _stored()
     ids = sorted(i for (i,) in Job.select(Job.id).tuples())
@@ -243,8 +251,28 @@ def test_the_histograms_added_later_are_filled_for_the_jobs_counted_before(world
         database.execute_sql(*beyond.sql()).fetchall()).items()})
     DailyRollup.update({getattr(DailyRollup, n): 0
                         for n in (*CPU_EFFICIENCY_BUCKETS, *QUEUE_BUCKETS)}).execute()
+    RollupMetricBucket.delete().execute()
     RollupBackfill.delete().execute()
     RollupBackfill.create(last_job_id=ids[39], max_job_id=ids[-1], started_at=0)
     assert rollups.fill_histograms(batch=7) == 40
     assert rollups.backfill(batch=9) == 20
     assert _stored() == expected
+
+
+@given(st.lists(st.floats(-1e18, 1e18, allow_nan=False), min_size=1, max_size=200),
+       st.floats(0.01, 1.0))
+def test_metric_quantile_is_in_the_bucket_of_the_exact_one(values, q):
+    counts: dict[int, int] = {}
+    for value in values:
+        counts[rollups.metric_bucket(value)] = counts.get(rollups.metric_bucket(value), 0) + 1
+    estimate = rollups.metric_quantile(counts, q, min(values), max(values))
+    exact = sorted(values)[max(1, math.ceil(q * len(values))) - 1]
+    low, high = rollups.metric_bucket_range(rollups.metric_bucket(exact))
+    assert min(low, exact) - 1e-9 * abs(exact) <= estimate <= max(high, exact) + 1e-9 * abs(exact)
+    assert min(values) <= estimate <= max(values)
+
+
+@given(st.floats(-1e18, 1e18, allow_nan=False), st.floats(-1e18, 1e18, allow_nan=False))
+def test_metric_buckets_keep_the_order_of_values(a, b):
+    if a <= b:
+        assert rollups.metric_bucket(a) <= rollups.metric_bucket(b)

@@ -1,5 +1,6 @@
-"""Daily rollups gain histograms of CPU efficiency and of queue time, so that the site
-evolution shows their median and p90 as it does the wall time's, and an index holding
+"""Daily rollups gain histograms of CPU efficiency, of queue time and of each payload
+metric (table rollup_metric_bucket), so that the site evolution shows their median and
+p90 as it does the wall time's, and an index holding
 the robot matrix's counts (read without the wide rows).
 
 The jobs the rollups counted before this (by the backfill or live) are added to the
@@ -21,6 +22,33 @@ from peewee import *  # noqa: F403 (migration)
 atomic = False
 
 
+def _bucket_table(db):
+    class Site(Model):
+        class Meta:
+            database = db
+            table_name = 'site'
+
+    class Template(Model):
+        class Meta:
+            database = db
+            table_name = 'template'
+
+    class RollupMetricBucket(Model):
+        day = IntegerField()
+        site = ForeignKeyField(Site, on_delete='CASCADE')
+        template = ForeignKeyField(Template, on_delete='CASCADE')
+        category = CharField(max_length=16)
+        name = CharField(max_length=128)
+        bucket = IntegerField()
+        count = IntegerField(default=0)
+        class Meta:
+            database = db
+            table_name = 'rollup_metric_bucket'
+            indexes = ((('day', 'site', 'template', 'category', 'name', 'bucket'), True),
+                       (('site', 'template', 'day'), False))
+    return RollupMetricBucket
+
+
 def up(migrator, db):
     from appliance import rollups
     have = {c.name for c in db.get_columns('daily_rollup')}
@@ -28,6 +56,7 @@ def up(migrator, db):
     wanted = [name for name in (*CPU_EFFICIENCY_BUCKETS, *QUEUE_BUCKETS) if name not in have]
     if wanted:
         with db.atomic():
+            db.create_tables([_bucket_table(db)], safe=True)
             migrator.migrate(*[migrator.add_column('daily_rollup', name, IntegerField(default=0))
                                for name in wanted])
             began = time.time()
@@ -52,3 +81,4 @@ def down(migrator, db):
     from appliance.models import CPU_EFFICIENCY_BUCKETS, QUEUE_BUCKETS
     migrator.migrate(*[migrator.drop_column('daily_rollup', name)
                        for name in (*CPU_EFFICIENCY_BUCKETS, *QUEUE_BUCKETS)])
+    migrator.migrate(migrator.drop_table('rollup_metric_bucket'))

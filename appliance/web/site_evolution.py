@@ -54,9 +54,9 @@ def _plots(data: dict) -> dict[str, str]:
         by_day = {v["day"]: v for v in values}
         unit = "seconds" if name.startswith("phase:") else name
         plots[f"metric:{name}"] = charts.daily_series(
-            f"{name} per day (mean, with min and max)", unit, days,
+            f"{name} per day (mean, median and p90)", unit, days,
             {label: [by_day[d][key] if d in by_day else None for d in days]
-             for label, key in (("mean", "mean"), ("min", "low"), ("max", "high"))})
+             for label, key in (("mean", "mean"), ("median", "p50"), ("p90", "p90"))})
     return plots
 
 
@@ -71,10 +71,12 @@ def evolution_csv(name: str):
     out = io.StringIO()
     writer = csv.writer(out)
     metrics = sorted(data["metrics"])
-    writer.writerow(["day", *[field for field, _ in FIGURES], *[f"{m} mean" for m in metrics]])
-    means = {m: {v["day"]: v["mean"] for v in data["metrics"][m]} for m in metrics}
+    columns = [(m, key) for key in ("mean", "p50", "p90") for m in metrics]
+    writer.writerow(["day", *[field for field, _ in FIGURES],
+                     *[f"{m} {key}" for m, key in columns]])
+    by_day = {m: {v["day"]: v for v in data["metrics"][m]} for m in metrics}
     for day in data["days"]:
         writer.writerow([day["day"], *[day[field] for field, _ in FIGURES],
-                         *[means[m].get(day["day"]) for m in metrics]])
+                         *[by_day[m].get(day["day"], {}).get(key) for m, key in columns]])
     return Response(out.getvalue(), mimetype="text/csv", headers={
         "Content-Disposition": f"attachment; filename={name}-{template.name}-evolution.csv"})

@@ -57,6 +57,9 @@ def test_one_day_per_point_from_the_rollups(history):
     assert one_ago["wall_p50"] > two_ago["wall_p50"]
     means = [v["mean"] for v in data["metrics"]["events_per_s"]]
     assert means == [20.0, 10.0]
+    # The metric's median and p90 from its histogram, within the day's min and max.
+    assert [(v["p50"], v["p90"]) for v in data["metrics"]["events_per_s"]] == [(20.0, 20.0),
+                                                                                (10.0, 10.0)]
     assert data["days"][0]["jobs"] == 0 and data["days"][0]["wall_p50"] is None
     with pytest.raises(BadInput):
         site_evolution.evolution(history, golden, 366)
@@ -75,6 +78,7 @@ def test_the_site_page_plots_and_the_csv(history, settings):
     assert lines[0].startswith("day,wall_p50,wall_p90,cpu_efficiency,queue,efficiency,jobs,"
                                "cpu_efficiency_p50,cpu_efficiency_p90,queue_p50,queue_p90")
     assert len(lines) == 8
+    assert lines[0].endswith(",events_per_s mean,events_per_s p50,events_per_s p90")
     assert client.get("/sites/evo/evolution.csv?template=nope").status_code == 404
     assert client.get("/sites/evo/evolution.csv?template=golden-one&days=0").status_code == 400
     assert Site.select().count() == 1
