@@ -95,28 +95,39 @@ def metric_bucket_range(index: int) -> tuple[float, float]:
     return (low, high) if index > 0 else (-high, -low)
 
 
-def metric_quantile(buckets: dict[int, int], q: float, low: float | None = None,
-                    high: float | None = None) -> float | None:
-    """The q-quantile of a metric's bucket counts, interpolated inside its bucket and
-    kept within the smallest and largest value seen (`low`, `high`), when known."""
+def metric_quantiles(buckets: dict[int, int], qs: tuple[float, ...], low: float | None = None,
+                     high: float | None = None) -> list[float | None]:
+    """The qs-quantiles (ascending) of a metric's bucket counts, each interpolated inside
+    its bucket and kept within the smallest and largest value seen (`low`, `high`), when
+    known; one pass over the buckets for all of them."""
     total = sum(n for n in buckets.values() if n > 0)
     if not total:
-        return None
-    rank, seen = max(1.0, q * total), 0
+        return [None] * len(qs)
+    found: list[float | None] = []
+    wanted = iter(qs)
+    q = next(wanted, None)
+    seen = 0
     for index in sorted(buckets):
         number = buckets[index]
         if number <= 0:
             continue
-        if seen + number >= rank:
+        while q is not None and seen + number >= max(1.0, q * total):
             bottom, top = metric_bucket_range(index)
-            value = bottom + (top - bottom) * (rank - seen) / number
+            value = bottom + (top - bottom) * (max(1.0, q * total) - seen) / number
             if low is not None:
                 value = max(value, low)
             if high is not None:
                 value = min(value, high)
-            return value
+            found.append(value)
+            q = next(wanted, None)
         seen += number
-    return high
+    return found + [high] * (len(qs) - len(found))
+
+
+def metric_quantile(buckets: dict[int, int], q: float, low: float | None = None,
+                    high: float | None = None) -> float | None:
+    """The q-quantile of a metric's bucket counts (see metric_quantiles)."""
+    return metric_quantiles(buckets, (q,), low, high)[0]
 
 
 def bucket_of(value: float, edges: tuple = WALL_EDGES) -> int:

@@ -23,6 +23,7 @@ from appliance.models import (  # noqa: E402
     DailyRollup,
     JobTemplate,
     RollupMetric,
+    RollupMetricBucket,
     Site,
     Template,
 )
@@ -49,6 +50,12 @@ def fill(today: int) -> tuple[Site, Template]:
                     {"day": today - d * DAY, "site": site.id, "template": template.id,
                      "category": "stress", "name": f"m{k}", "count": 90, "total": 900.0 + d,
                      "low": 1.0, "high": 20.0} for d in range(365) for k in range(5)]).execute()
+                # Each metric's 90 values a day spread over 10 buckets of its histogram.
+                buckets = [{"day": today - d * DAY, "site": site.id, "template": template.id,
+                            "category": "stress", "name": f"m{k}", "bucket": 72 + b,
+                            "count": 9} for d in range(365) for k in range(5) for b in range(10)]
+                for first in range(0, len(buckets), 5000):
+                    RollupMetricBucket.insert_many(buckets[first:first + 5000]).execute()
     return sites[0], templates[0]
 
 
@@ -71,6 +78,8 @@ def main() -> None:
         raw.execute("SELECT * FROM daily_rollup WHERE site_id = ? AND template_id = ? "
                     "AND day >= ?", (site.id, template.id, today - 364 * DAY)).fetchall()
         raw.execute("SELECT * FROM rollup_metric WHERE site_id = ? AND template_id = ? "
+                    "AND day >= ?", (site.id, template.id, today - 364 * DAY)).fetchall()
+        raw.execute("SELECT * FROM rollup_metric_bucket WHERE site_id = ? AND template_id = ? "
                     "AND day >= ?", (site.id, template.id, today - 364 * DAY)).fetchall()
     plain = time.perf_counter() - started
     print(f"evolution over 365 days: {queried * 1000:.0f} ms ({len(data['days'])} days, "

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import time
 
-import peewee as pw
-
 from appliance import rollups
 from appliance.db import database
 from appliance.errors import BadInput
@@ -113,13 +111,13 @@ def _metrics(site_id: int, template_id: int, start: int) -> dict[str, list[dict]
     shown = sorted(reported[:MAX_METRICS])
     buckets = _metric_buckets(site_id, template_id, start, shown)
 
-    def percentile(name: str, day: int, q: float, low, high):
-        return rollups.metric_quantile(buckets.get((name, day), {}), q, low, high)
-    return {name: [{"day": time.strftime("%Y-%m-%d", time.gmtime(day)), "at": day,
-                    "mean": total / count if count else None, "low": low, "high": high,
-                    "p50": percentile(name, day, 0.5, low, high),
-                    "p90": percentile(name, day, 0.9, low, high)}
-                   for day, (count, total, low, high) in sorted(by_name[name].items())]
+    def day_of(name: str, day: int, count: int, total: float, low, high) -> dict:
+        p50, p90 = rollups.metric_quantiles(buckets.get((name, day), {}), (0.5, 0.9),
+                                            low, high)
+        return {"day": time.strftime("%Y-%m-%d", time.gmtime(day)), "at": day,
+                "mean": total / count if count else None, "low": low, "high": high,
+                "p50": p50, "p90": p90}
+    return {name: [day_of(name, day, *entry) for day, entry in sorted(by_name[name].items())]
             for name in shown}
 
 
@@ -128,15 +126,15 @@ def _metric_buckets(site_id: int, template_id: int, start: int,
     """{(metric, day): {bucket: values}} of the metrics shown, summed over categories."""
     if not names:
         return {}
+    # Plain rows, added up here: a GROUP BY sorted them all first (a year of 8 metrics is
+    # some 30,000 rows read through the (site, template, day) index).
     query = (RollupMetricBucket.select(RollupMetricBucket.name, RollupMetricBucket.day,
-                                       RollupMetricBucket.bucket,
-                                       pw.fn.SUM(RollupMetricBucket.count))
+                                       RollupMetricBucket.bucket, RollupMetricBucket.count)
              .where(RollupMetricBucket.site == site_id,
                     RollupMetricBucket.template == template_id,
-                    RollupMetricBucket.day >= start, RollupMetricBucket.name.in_(names))
-             .group_by(RollupMetricBucket.name, RollupMetricBucket.day,
-                       RollupMetricBucket.bucket))
+                    RollupMetricBucket.day >= start, RollupMetricBucket.name.in_(names)))
     found: dict[tuple[str, int], dict[int, int]] = {}
     for name, day, bucket, number in database.execute_sql(*query.sql()).fetchall():
-        found.setdefault((name, int(day)), {})[int(bucket)] = int(number)
+        counts = found.setdefault((name, int(day)), {})
+        counts[bucket] = counts.get(bucket, 0) + number
     return found
