@@ -55,7 +55,12 @@ def make_database(url: str, connect_timeout: float = 10.0) -> peewee.Database:
         if path != ":memory:":
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             _owner_only(path)
-        return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=30)
+        # Every transaction begins IMMEDIATE (takes the write lock, waiting up to the
+        # busy timeout): a deferred one that reads, then writes fails at its write with
+        # "database is locked" when another process committed in between, and SQLite
+        # does not wait for that one. Reads outside a transaction are not affected.
+        return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=30,
+                                     lock_type="IMMEDIATE")
     if parsed.scheme in ("postgresql", "postgres"):
         return peewee.PostgresqlDatabase(
             unquote(parsed.path.lstrip("/")), user=unquote(parsed.username or "") or None,
@@ -105,9 +110,8 @@ def open_database(url: str, wait: float = 0.0) -> peewee.Database:
 
 def writing():
     """A transaction that takes the write lock when it begins (SQLite: BEGIN
-    IMMEDIATE, waiting up to busy_timeout). A read-then-write transaction that
-    starts deferred fails with "database is locked" when another process
-    commits between its read and its write; this one waits its turn instead."""
+    IMMEDIATE, waiting up to busy_timeout; every SQLite transaction does since
+    make_database, this says so where a reader of the code looks for it)."""
     db = database.obj
     if isinstance(db, peewee.SqliteDatabase):
         return db.atomic(lock_type="IMMEDIATE")

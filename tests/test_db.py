@@ -4,12 +4,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 from playhouse.reflection import Introspector
 
 from appliance.db import MIGRATIONS_DIR, database, open_database, pending_migrations, upgrade
-from appliance.models import ALL_MODELS
+from appliance.models import ALL_MODELS, Site
+from tests.factories import make_site
 
 
 def _columns(db) -> dict[str, set[str]]:
@@ -26,6 +28,27 @@ def test_migrations_create_exactly_the_models_schema(db):
     assert _columns(db) == _model_columns()
     assert pending_migrations() == []
     assert upgrade() == []  # idempotent
+
+
+def test_a_transaction_that_reads_then_writes_waits_for_no_one_to_fail(db):
+    """Every SQLite transaction begins IMMEDIATE: one that reads, then writes (get or
+    create, a template saved by `hc template add` while the agents run) failed at its
+    write with "database is locked" when another connection committed in between."""
+    site = make_site("lock-a")
+    other_done = threading.Event()
+
+    def other_writer():
+        Site.update(cloud="other").where(Site.id == site.id).execute()  # its own connection
+        other_done.set()
+    with database.atomic():
+        assert Site.get_by_id(site.id).cloud == ""  # the read
+        writer = threading.Thread(target=other_writer)
+        writer.start()
+        assert not other_done.wait(0.5), "the other writer waits for this transaction"
+        Site.update(tags=["mine"]).where(Site.id == site.id).execute()  # the write
+    writer.join(timeout=30)
+    assert other_done.is_set()
+    assert (Site.get_by_id(site.id).cloud, Site.get_by_id(site.id).tags) == ("other", ["mine"])
 
 
 def test_sqlite_pragmas(db):

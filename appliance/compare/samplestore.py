@@ -88,9 +88,13 @@ def decode(data: bytes) -> dict[int, Sample] | None:
         values = np.frombuffer(data, dtype="<f8", offset=_HEADER.size + size)
         found = {}
         for site in header["sites"]:
+            counts = (site["site"], site["completed"], site["failed"])
+            if not all(_whole(n) for n in counts):
+                return None
             sample = Sample(site["completed"], site["failed"])
             for name, start, length in site["figures"]:
-                if start < 0 or length < 0 or start + length > len(values):
+                if not (isinstance(name, str) and _whole(start) and _whole(length)
+                        and start + length <= len(values)):
                     return None
                 sample.values[name] = values[start:start + length]
             found[site["site"]] = sample
@@ -98,6 +102,10 @@ def decode(data: bytes) -> dict[int, Sample] | None:
     except (struct.error, ValueError, KeyError, TypeError, AttributeError) as error:
         log.warning("kept samples unreadable (%s): computed again", error)
         return None
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def keep_settled(now: float, budget: float = BUDGET) -> list[int]:

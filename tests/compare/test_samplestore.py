@@ -42,7 +42,13 @@ def test_any_bytes_read_as_samples_or_as_nothing_kept(data):
                                     b'"failed": 0, "figures": [["w", 0.5, 1]]}]}',
                                     b'{"format": 1, "sites": [{"site": 1, "completed": 1, '
                                     b'"failed": 0, "figures": [["w", 0, 9]]}]}',
-                                    b'{"format": 2, "sites": []}'])
+                                    b'{"format": 2, "sites": []}',
+                                    b'{"format": 1, "sites": [{"site": "one", "completed": 1, '
+                                    b'"failed": 0, "figures": []}]}',
+                                    b'{"format": 1, "sites": [{"site": 1, "completed": -1, '
+                                    b'"failed": 0, "figures": []}]}',
+                                    b'{"format": 1, "sites": [{"site": 1, "completed": 1, '
+                                    b'"failed": 0, "figures": [[7, 0, 1]]}]}'])
 def test_a_foreign_header_reads_as_nothing_kept(header):
     assert samplestore.decode(struct.pack("<I", len(header)) + header + bytes(16)) is None
 
@@ -52,4 +58,5 @@ def test_a_damaged_row_never_breaks_a_comparison(kept, where, noise):
     data = bytearray(samplestore.encode(kept))
     data[where:where + len(noise)] = noise
     found = samplestore.decode(bytes(data))
-    assert found is None or all(isinstance(s, Sample) for s in found.values())
+    assert found is None or all(isinstance(s, Sample) and isinstance(site, int)
+                                for site, s in found.items())
