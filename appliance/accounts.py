@@ -17,7 +17,7 @@ import peewee as pw
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from appliance import sessions
-from appliance.db import writing
+from appliance.db import database
 from appliance.documents import SpecError
 from appliance.models import ApiToken, LoginAttempt, User
 from appliance.states import Role
@@ -67,7 +67,7 @@ def add_user(name: str, password: str, role: str = Role.USER.value) -> User:
     if role not in {r.value for r in Role}:
         raise SpecError(f"user.role: {role!r} is not one of: user, admin")
     hashed = hash_password(password)   # slow on purpose: before the write lock, not in it
-    with writing():
+    with database.atomic():  # it begins IMMEDIATE on SQLite (appliance/db.py)
         if User.get_or_none(User.name == name):
             raise SpecError(f"user {name!r} exists")
         return User.create(name=name, role=role, password_hash=hashed)
@@ -77,7 +77,7 @@ def set_password(user: User, password: str) -> int:
     """A new password for `user`; every web session of theirs ends (how many did)."""
     check_password(password)
     hashed = hash_password(password)
-    with writing():
+    with database.atomic():
         User.update(password_hash=hashed).where(User.id == user.id).execute()
         return sessions.end_all(user)
 

@@ -108,16 +108,6 @@ def open_database(url: str, wait: float = 0.0) -> peewee.Database:
             time.sleep(0.05 if locked else 0.5)
 
 
-def writing():
-    """A transaction that takes the write lock when it begins (SQLite: BEGIN
-    IMMEDIATE, waiting up to busy_timeout; every SQLite transaction does since
-    make_database, this says so where a reader of the code looks for it)."""
-    db = database.obj
-    if isinstance(db, peewee.SqliteDatabase):
-        return db.atomic(lock_type="IMMEDIATE")
-    return db.atomic()
-
-
 class DatabaseUnavailable(RuntimeError):
     pass
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 
 from appliance import backends, registry
-from appliance.db import database, writing
+from appliance.db import database
 from appliance.errors import BadInput
 from appliance.knobs import LOAD_KNOBS, check_knob
 from appliance.models import Site, Template, Test, TestLog, TestSite
@@ -165,7 +165,7 @@ def set_load(test_id: int, site_name: str, actor: str, **knobs) -> list[str]:
     """Change a site's load knobs in a test that has not ended; one log line per change."""
     for name, value in knobs.items():
         check_knob(name, value)
-    with writing():  # reads, then writes: take the write lock first (SQLite)
+    with database.atomic():  # reads, then writes: SQLite's begins IMMEDIATE (appliance/db.py)
         test = Test.get_by_id(test_id)
         if TestState(test.state) in TEST_FINAL:
             raise TransitionRefused(

@@ -124,12 +124,6 @@ def metric_quantiles(buckets: dict[int, int], qs: tuple[float, ...], low: float 
     return found + [high] * (len(qs) - len(found))
 
 
-def metric_quantile(buckets: dict[int, int], q: float, low: float | None = None,
-                    high: float | None = None) -> float | None:
-    """The q-quantile of a metric's bucket counts (see metric_quantiles)."""
-    return metric_quantiles(buckets, (q,), low, high)[0]
-
-
 def bucket_of(value: float, edges: tuple = WALL_EDGES) -> int:
     """Index of the histogram bucket holding `value` (wall seconds by default)."""
     return bisect.bisect_right(edges, value)

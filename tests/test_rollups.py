@@ -265,7 +265,7 @@ def test_metric_quantile_is_in_the_bucket_of_the_exact_one(values, q):
     counts: dict[int, int] = {}
     for value in values:
         counts[rollups.metric_bucket(value)] = counts.get(rollups.metric_bucket(value), 0) + 1
-    estimate = rollups.metric_quantile(counts, q, min(values), max(values))
+    (estimate,) = rollups.metric_quantiles(counts, (q,), min(values), max(values))
     exact = sorted(values)[max(1, math.ceil(q * len(values))) - 1]
     low, high = rollups.metric_bucket_range(rollups.metric_bucket(exact))
     assert min(low, exact) - 1e-9 * abs(exact) <= estimate <= max(high, exact) + 1e-9 * abs(exact)
