@@ -13,9 +13,10 @@ page, from the daily rollups), so that the parts of a stacked bar add up.
 """
 from __future__ import annotations
 
+import numpy as np
 import peewee as pw
 
-from appliance.models import DailyRollup, Job, RollupMetric, Site, Template
+from appliance.models import DailyRollup, RollupMetric, Site, Template
 from appliance.payload import PHASE_PREFIX as PREFIX
 
 QUEUE = "queue"
@@ -43,19 +44,22 @@ def of_job(job) -> list[tuple[str, float]]:
     return parts + [(name, phases[name]) for name in order(phases)]
 
 
-def of_test(test_id: int, averages=None) -> dict[str, dict[str, float]]:
+def of_test(test_id: int, averages=None, scan=None) -> dict[str, dict[str, float]]:
     """{site: {part: mean seconds}} of a test: queue, then each phase reported there
-    (`averages`: evolution.metric_averages of the test, when read already)."""
-    from appliance.reports import evolution
+    (`averages`: evolution.metric_averages of the test, `scan`: its jobs as
+    appliance/reports/jobscan.py reads them, when read already)."""
+    from appliance.reports import evolution, jobscan
 
+    scan = jobscan.read(test_id) if scan is None else scan
     names = dict(Site.select(Site.id, Site.name).tuples())
-    queue = (Job.select(Job.site, pw.fn.AVG(Job.started_at - Job.submitted_at))
-             .where(Job.test == test_id, Job.started_at.is_null(False),
-                    Job.submitted_at.is_null(False)).group_by(Job.site).tuples())
+    queues = scan.column(jobscan.STARTED) - scan.column(jobscan.SUBMITTED)
+    known = ~np.isnan(queues)
+    sites, queues = scan.sites()[known], queues[known]
     parts: dict[str, dict[str, float]] = {}
-    for site_id, mean in queue:
-        parts.setdefault(names[site_id], {})[QUEUE] = max(0.0, float(mean))
-    averages = evolution.metric_averages(test_id) if averages is None else averages
+    for site_id in jobscan.distinct(sites):
+        parts.setdefault(names[site_id], {})[QUEUE] = max(0.0, float(queues[sites == site_id]
+                                                                     .mean()))
+    averages = evolution.metric_averages(test_id, scan) if averages is None else averages
     for site_id, key, mean, _ in averages:
         if is_phase(key):
             parts.setdefault(names[site_id], {})[key[len(PREFIX):]] = mean

@@ -29,7 +29,7 @@ from appliance.lifecycle import TransitionRefused, add_log, create_test, move_te
 from appliance.liveness import alive
 from appliance.models import Agent, Job, Template, Test, TestSite
 from appliance.registry import ImageRefused
-from appliance.reports import summary
+from appliance.reports import jobscan, summary
 from appliance.states import (
     JOB_ACTIVE,
     TEST_FINAL,
@@ -212,11 +212,12 @@ class ServerAgent:
 
     def refresh_summaries(self, now: float) -> int:
         tests = Test.select(Test.id).where(Test.state.in_(_values(TEST_ON_SUBMIT_HOST)))
-        count = 0
+        refreshed = []
         for (test_id,) in tests.tuples():
-            summary.refresh(test_id, now)
-            count += 1
-        return count
+            summary.refresh(test_id, now, keep=True)
+            refreshed.append(test_id)
+        jobscan.keep_only(refreshed)
+        return len(refreshed)
 
     def keep_test_samples(self, now: float) -> list[int]:
         """Keep what comparisons read of stress tests that settled: their first

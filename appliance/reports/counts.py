@@ -5,6 +5,7 @@ total but not in the efficiency.
 """
 from __future__ import annotations
 
+import numpy as np
 import peewee as pw
 
 from appliance.models import Job
@@ -25,6 +26,24 @@ def add_efficiency(counts: dict) -> dict:
     ended = counts["jobs_completed"] + counts["jobs_failed"]
     counts["efficiency"] = counts["jobs_completed"] / ended if ended else None
     return counts
+
+
+def counts_of_scan(scan) -> dict[int, dict]:
+    """{site id: counts} of a test's jobs as appliance/reports/jobscan.py read them
+    (the summary's heavy part has them already: no second pass)."""
+    from appliance.reports.jobscan import STATES
+
+    states = scan.states()
+    known = states >= 0  # -1: a state no JobState names (none is ever written)
+    numbers = np.bincount(scan.sites()[known] * len(STATES) + states[known])
+    by_site: dict[int, dict] = {}  # a (site, state) pair is one number: site * states + state
+    for pair in np.flatnonzero(numbers).tolist():
+        number = int(numbers[pair])
+        site_id, code = divmod(pair, len(STATES))
+        counts = by_site.setdefault(site_id, empty_counts())
+        counts[_COUNT_COLUMNS[JobState(STATES[code])]] += number
+        counts["jobs_total"] += number
+    return by_site
 
 
 def counts_by_site(test_id: int) -> dict[int, dict]:

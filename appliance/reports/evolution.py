@@ -1,81 +1,62 @@
 """How a test evolved, and what its payloads reported: aggregates for the test
-page's plots, each one query over the test's jobs (indexed by test)."""
+page's plots, counted over the test's jobs as appliance/reports/jobscan.py reads them."""
 from __future__ import annotations
 
-import peewee as pw
+import numpy as np
 
-from appliance.db import database, is_postgres
-from appliance.models import Job, Site
+from appliance.models import Site
+from appliance.reports import jobscan
+from appliance.states import JobState
 
 MOMENTS = 16   # points of the jobs-by-state-over-time plot
 MAX_METRICS = 6  # metric plots on one page
 
 OVER_TIME_STATES = ("queued", "running", "completed", "failed")
+_CODE = {state: jobscan.STATES.index(state.value) for state in JobState}
 
 
-def states_over_time(test_id: int, start: float, end: float, now: float
+def states_over_time(test_id: int, start: float, end: float, now: float,
+                     scan: jobscan.Scan | None = None
                      ) -> tuple[list[float], dict[str, list[int]]]:
     """At MOMENTS evenly spread from the start to min(now, end): how many jobs were
-    queued, running, completed and failed. Returns (seconds since start, {state: counts}).
+    queued, running, completed and failed (lost counts as failed, killed as neither).
+    Returns (seconds since start, {state: counts}); `scan`: the test's jobs
+    (appliance/reports/jobscan.py), when read already.
 
-    One pass over the test's jobs: they are grouped by state and by the moment from
-    which they had been submitted, started and ended; the groups (a few hundred)
-    are then added up per moment.
+    A time t is at or before moment i (0-based) exactly when ceil((t - start) / width) - 1
+    is at most i: each job's submission, start and end are turned into those indexes once.
     """
     last = min(now, end)
     if last <= start:
         return [], {}
+    scan = jobscan.read(test_id) if scan is None else scan
     width = (last - start) / MOMENTS
-    columns = [_first_moment(c, start, width) for c in (Job.submitted_at, Job.started_at,
-                                                         Job.ended_at)]
-    rows = (Job.select(Job.state, *columns, pw.fn.COUNT(Job.id)).where(Job.test == test_id)
-            .group_by(Job.state, *columns).tuples())
-    counts = {state: [0] * MOMENTS for state in OVER_TIME_STATES}
-    for state, submitted, started, ended, number in rows:
-        for moment in range(MOMENTS):
-            kind = _state_at(moment, state, submitted, started, ended)
-            if kind:
-                counts[kind][moment] += number
+    submitted, started, ended = (np.ceil((scan.column(c) - start) / width) - 1
+                                 for c in (jobscan.SUBMITTED, jobscan.STARTED, jobscan.ENDED))
+    states = scan.states()
+    completed = states == _CODE[JobState.COMPLETED]
+    failed = (states == _CODE[JobState.FAILED]) | (states == _CODE[JobState.LOST])
+    counts: dict[str, list[int]] = {state: [] for state in OVER_TIME_STATES}
+    for moment in range(MOMENTS):  # NaN (no such time) is never at or before a moment
+        done = ended <= moment
+        running = ~done & (started <= moment)
+        queued = ~done & ~running & (submitted <= moment)
+        for state, which in (("queued", queued), ("running", running),
+                             ("completed", done & completed), ("failed", done & failed)):
+            counts[state].append(int(np.count_nonzero(which)))
     return [(i + 1) * width for i in range(MOMENTS)], counts
 
-
-def _first_moment(column, start: float, width: float) -> pw.Node:
-    """The index of the first moment at or after the column's time (NULL stays NULL):
-    a time t is at or before moment i exactly when this index is at most i."""
-    return pw.fn.CEIL((column - start) / width) - 1
-
-
-def _state_at(moment: int, state: str, submitted, started, ended) -> str | None:
-    if ended is not None and ended <= moment:
-        return {"completed": "completed", "failed": "failed", "lost": "failed"}.get(state)
-    if started is not None and started <= moment:
-        return "running"
-    if submitted is not None and submitted <= moment:
-        return "queued"
-    return None
-
-
-_SQLITE_METRICS = """
-SELECT j.site_id, m.key, AVG(m.value), COUNT(*)
-FROM job j, json_each(j.metrics) m
-WHERE j.test_id = ? AND j.metrics IS NOT NULL AND m.type IN ('integer', 'real')
-GROUP BY j.site_id, m.key"""
-_POSTGRES_METRICS = """
-SELECT j.site_id, m.key, AVG((m.value #>> '{}')::float), COUNT(*)
-FROM job j, json_each(j.metrics::json) m
-WHERE j.test_id = %s AND j.metrics IS NOT NULL AND json_typeof(m.value) = 'number'
-GROUP BY j.site_id, m.key"""
 
 Averages = list[tuple[int, str, float, int]]
 
 
-def metric_averages(test_id: int) -> Averages:
+def metric_averages(test_id: int, scan: jobscan.Scan | None = None) -> Averages:
     """[(site id, name, mean, jobs reporting it)] of every number the test's payloads
-    wrote, phases included: the one pass over its metrics (JSON in every job row) that
-    the metric plots and the time breakdown (appliance/phases.py) share."""
-    sql = _POSTGRES_METRICS if is_postgres() else _SQLITE_METRICS
-    return [(site_id, key, float(mean), int(number)) for site_id, key, mean, number
-            in database.execute_sql(sql, (test_id,)).fetchall()]
+    wrote, phases included: what the metric plots and the time breakdown
+    (appliance/phases.py) share, from the metric sums of the test's scan."""
+    scan = jobscan.read(test_id) if scan is None else scan
+    return [(site_id, key, total / number, number)
+            for (site_id, key), (total, number) in sorted(scan.metric_sums.items()) if number]
 
 
 def metric_means(test_id: int, averages: Averages | None = None

@@ -11,25 +11,29 @@ import time
 
 from appliance import phases
 from appliance.models import Test
-from appliance.reports import evolution, queries
+from appliance.reports import evolution, jobscan, queries
 
 PLOT_INTERVAL = 30.0  # s: how often a running test's plot data is recomputed
 STALE_AFTER = 90.0    # s: older stored data of a running test is not shown
 
 
-def compute(test: Test, now: float | None = None,
-            walls: dict[int, list[float]] | None = None) -> dict:
-    """Plain data for every plot of the test page (JSON-ready); `walls` as
-    queries.walls_by_site gives them, when the caller has read them already."""
+def compute(test: Test, now: float | None = None, scan: jobscan.Scan | None = None,
+            walls: dict | None = None) -> dict:
+    """Plain data for every plot of the test page (JSON-ready), from one read of its
+    jobs (`scan`, and `walls` as queries.walls_by_site makes them of it, when the
+    caller has them already)."""
     now = time.time() if now is None else now
-    moments, over_time = evolution.states_over_time(test.id, test.start_at, test.end_at, now)
-    averages = evolution.metric_averages(test.id)  # one pass for the metrics and the phases
+    scan = jobscan.read(test.id) if scan is None else scan
+    moments, over_time = evolution.states_over_time(test.id, test.start_at, test.end_at, now,
+                                                    scan)
+    averages = evolution.metric_averages(test.id, scan)  # for the metrics and the phases
     return {
         "over_time": {"seconds": moments, "counts": over_time},
-        "wall": queries.wall_buckets(test.id, walls=walls),
-        "efficiency": queries.efficiency_over_time(test.id, test.start_at, test.end_at),
+        "wall": queries.wall_buckets(test.id, walls=queries.walls_by_site(test.id, scan)
+                                     if walls is None else walls),
+        "efficiency": queries.efficiency_over_time(test.id, test.start_at, test.end_at, scan),
         "metrics": evolution.metric_means(test.id, averages),
-        "breakdown": phases.of_test(test.id, averages),
+        "breakdown": phases.of_test(test.id, averages, scan),
     }
 
 

@@ -1,12 +1,11 @@
 """Aggregates for the pages, computed by the database (one query each, not per row)."""
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import peewee as pw
 
-from appliance.db import database
 from appliance.models import Job, Site, Test, TestSite
+from appliance.reports import jobscan
 from appliance.reports.counts import add_efficiency, counts_by_site, empty_counts
 from appliance.states import JobState
 
@@ -53,62 +52,65 @@ def failure_reasons(test_id: int, limit: int = 20) -> list[tuple[str, str, int]]
     return list(rows.tuples())
 
 
-def walls_by_site(test_id: int) -> dict[int, list[float]]:
-    """{site id: the sorted wall times of the test's jobs there}: one read of the index
-    that covers (test, site, wall), no sort in SQL. The wall percentiles and the wall
-    histogram are both made from it (a window query per percentile cost five times more)."""
-    walls: dict[int, list[float]] = {}
-    rows = database.execute_sql(  # plain rows: peewee's per-row conversion tripled the cost
-        f"SELECT site_id, wall_seconds FROM job WHERE test_id = {database.param} "
-        "AND wall_seconds IS NOT NULL", (test_id,))
-    for site_id, wall in rows:
-        walls.setdefault(site_id, []).append(wall)
-    for values in walls.values():
-        values.sort()
-    return walls
+def walls_by_site(test_id: int, scan: jobscan.Scan | None = None) -> dict[int, np.ndarray]:
+    """{site id: the sorted wall times of the test's jobs there}, from its scan
+    (appliance/reports/jobscan.py). The wall percentiles and the wall histogram are
+    both made from it."""
+    scan = jobscan.read(test_id) if scan is None else scan
+    walls = scan.column(jobscan.WALL)
+    known = ~np.isnan(walls)
+    sites, walls = scan.sites()[known], walls[known]
+    if not len(walls):
+        return {}
+    order = np.lexsort((walls, sites))  # by site, then by wall time: one sort for all
+    sites, walls = sites[order], walls[order]
+    firsts = np.flatnonzero(np.r_[True, sites[1:] != sites[:-1]]).tolist()
+    return {int(sites[first]): walls[first:last] for first, last
+            in zip(firsts, [*firsts[1:], len(sites)], strict=True)}
 
 
 def wall_buckets(test_id: int, buckets: int = 20,
-                 walls: dict[int, list[float]] | None = None) -> list[tuple[float, float, int]]:
+                 walls: dict[int, np.ndarray] | None = None) -> list[tuple[float, float, int]]:
     """[(low, high, jobs)] of `buckets` equal slices from the shortest wall time to the
     longest (the longest in the last slice)."""
     walls = walls_by_site(test_id) if walls is None else walls
-    present = [values for values in walls.values() if values]
+    present = [values for values in walls.values() if len(values)]
     if not present:
         return []
-    low, high = min(v[0] for v in present), max(v[-1] for v in present)
+    every = np.concatenate(present)
+    low, high = float(every.min()), float(every.max())
     width = (high - low) / buckets or 1.0
-    counts = [0] * buckets
-    for values in present:
-        for wall in values:
-            counts[min(buckets - 1, math.floor((wall - low) / width))] += 1
-    return [(low + i * width, low + (i + 1) * width, n) for i, n in enumerate(counts)]
+    slots = np.minimum(buckets - 1, np.floor((every - low) / width).astype(np.int64))
+    counts = np.bincount(slots, minlength=buckets)
+    return [(low + i * width, low + (i + 1) * width, int(n)) for i, n in enumerate(counts)]
 
 
-def efficiency_over_time(test_id: int, start: float, end: float) -> dict[str, list]:
-    """Cumulative efficiency at SLICES moments of the test, overall and per site."""
+def efficiency_over_time(test_id: int, start: float, end: float,
+                         scan: jobscan.Scan | None = None) -> dict[str, list]:
+    """Cumulative efficiency at the end of each of SLICES equal slices of the test (and
+    of any slice after its end in which jobs ended), overall and per site: a point per
+    slice in which jobs completed or failed."""
+    scan = jobscan.read(test_id) if scan is None else scan
     width = max(1.0, (end - start) / SLICES)
-    piece = pw.fn.FLOOR((Job.ended_at - start) / width)
-    ok = pw.fn.SUM(pw.Case(None, [(Job.state == JobState.COMPLETED.value, 1)], 0))
-    bad = pw.fn.SUM(pw.Case(None, [(Job.state == JobState.FAILED.value, 1)], 0))
-    # Grouped by site id, named afterwards: joining site costs a lookup per job.
-    rows = (Job.select(Job.site, piece, ok, bad)
-            .where(Job.test == test_id, Job.ended_at.is_null(False),
-                   Job.state.in_([JobState.COMPLETED.value, JobState.FAILED.value]))
-            .group_by(Job.site, piece).tuples())
+    states, ended = scan.states(), scan.column(jobscan.ENDED)
+    good = states == jobscan.STATES.index(JobState.COMPLETED.value)
+    counted = (good | (states == jobscan.STATES.index(JobState.FAILED.value))) \
+        & ~np.isnan(ended)
+    pieces = np.floor((ended[counted] - start) / width).astype(np.int64)
+    good, sites = good[counted], scan.sites()[counted]
     names = dict(Site.select(Site.id, Site.name).tuples())
-    tallies: dict[str, dict[int, list[int]]] = {}
-    for site_id, index, good, failed in rows:
-        for name in (names[site_id], "all sites"):
-            slot = tallies.setdefault(name, {}).setdefault(int(index), [0, 0])
-            slot[0] += good
-            slot[1] += failed
+    groups = {names[site_id]: sites == site_id for site_id in jobscan.distinct(sites)}
+    if len(pieces):
+        groups["all sites"] = np.ones(len(pieces), dtype=bool)
+        first = int(pieces.min())
     series = {}
-    for name, slots in sorted(tallies.items()):
-        done = failed = 0
-        points = []
-        for index in sorted(slots):
-            done, failed = done + slots[index][0], failed + slots[index][1]
-            points.append(((index + 1) * width, done / (done + failed)))
-        series[name] = points
+    for name, which in sorted(groups.items()):
+        # Jobs per slice (slices counted from the first one any job ended in), cumulated.
+        slots = pieces[which] - first
+        ended_there = np.bincount(slots)
+        done = np.cumsum(np.bincount(slots, weights=good[which], minlength=len(ended_there)))
+        present = np.flatnonzero(ended_there)
+        series[name] = [((int(index) + first + 1) * width, float(done[index] / total))
+                        for index, total in zip(present, np.cumsum(ended_there)[present],
+                                                strict=True)]
     return series

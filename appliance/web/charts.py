@@ -88,15 +88,30 @@ def daily_series(title: str, y_title: str, days: list[str],
     """One line per series over `days` (UTC days, 'YYYY-MM-DD'; a value per day, None for
     none): a plot per figure, its unit in the axis title, about ten dated labels."""
     chart = pygal.Line(title=title, y_title=y_title, x_title="day (UTC)",
-                       style=_style(list(series)), x_label_rotation=30, show_dots=len(days) <= 60,
+                       style=_style(list(series)), x_label_rotation=30,
                        dots_size=2, show_minor_x_labels=False, allow_interruptions=True,
                        value_formatter=(lambda v: f"{100 * v:.1f} %") if percent
                        else (lambda v: f"{v:.4g}"), **_CHART)
     chart.x_labels = days
     chart.x_labels_major = days[::max(1, len(days) // 10)]
     for name, values in series.items():
-        chart.add(name, values)
+        chart.add(name, values, show_dots=_dotted(values))
     return _svg(chart)
+
+
+DOTS_UP_TO = 31  # values: a longer line is drawn without a dot per value
+
+
+def _dotted(values: list) -> bool:
+    """Whether a line needs a dot per value: when it is short, or when a value stands
+    alone between gaps (without a dot, no line would show it). A dot costs pygal about
+    as much as the rest of the line: a year of dots took ten times as long."""
+    if len(values) <= DOTS_UP_TO:
+        return True
+    present = [v is not None for v in values]
+    return any(here and not (i and present[i - 1]) and not (i + 1 < len(present)
+                                                             and present[i + 1])
+               for i, here in enumerate(present))
 
 
 def daily_history(days: list[dict], title: str = "Functional jobs") -> str:
@@ -105,16 +120,20 @@ def daily_history(days: list[dict], title: str = "Functional jobs") -> str:
     the bars are weeks (a bar per day of a year costs pygal seconds)."""
     bins = _weeks(days) if len(days) > WEEKLY_AFTER else days
     per = "week" if len(days) > WEEKLY_AFTER else "day"
-    chart = pygal.Bar(title=f"{title} per {per}", style=_style(["completed", "failed", "killed",
-                                                                "lost", "efficiency"]),
+    # An outcome no job had is left out: each bar costs pygal as much as a line does.
+    states = [state for state in ("completed", "failed", "killed", "lost")
+              if state in ("completed", "failed") or any(d[state] for d in bins)]
+    chart = pygal.Bar(title=f"{title} per {per}", style=_style([*states, "efficiency"]),
                       stacked=True, x_label_rotation=30, show_minor_x_labels=False,
                       secondary_range=(0, 100), **_CHART)
     chart.x_labels = [d["day"] for d in bins]
     chart.x_labels_major = chart.x_labels[::max(1, len(bins) // 10)]
-    for state in ("completed", "failed", "killed", "lost"):
+    for state in states:
         chart.add(state, [d[state] for d in bins])
-    chart.add("efficiency %", [None if d["efficiency"] is None else round(100 * d["efficiency"], 1)
-                               for d in bins], secondary=True, stroke=True)
+    efficiency = [None if d["efficiency"] is None else round(100 * d["efficiency"], 1)
+                  for d in bins]
+    chart.add("efficiency %", efficiency, secondary=True, stroke=True,
+              show_dots=_dotted(efficiency))
     return _svg(chart)
 
 
