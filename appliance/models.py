@@ -172,7 +172,8 @@ class TestSite(SummaryMixin):
 
 
 class Job(BaseModel):
-    test = pw.ForeignKeyField(Test, backref="jobs", on_delete="CASCADE")
+    # Indexed with the id (Meta): a test's jobs in id order, its first and last id.
+    test = pw.ForeignKeyField(Test, backref="jobs", on_delete="CASCADE", index=False)
     site = pw.ForeignKeyField(Site, backref="jobs")
     attempt = pw.IntegerField()
     state = pw.CharField(max_length=16, default=JobState.PENDING.value)
@@ -195,6 +196,8 @@ class Job(BaseModel):
         indexes = (
             # Covers the test page's aggregates (counts, wall times, efficiency).
             (("test", "state", "site", "ended_at", "wall_seconds"), False),
+            # A test's jobs by id (appliance/reports/jobscan.py reads them in id blocks).
+            (("test", "id"), False),
             (("site", "ended_at"), False),
             (("state",), False),
             (("ended_at",), False),  # site health reads a look-back window over all sites
