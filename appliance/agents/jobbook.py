@@ -52,13 +52,25 @@ class ActiveJob:
     submit_host: str | None = None  # the node that submitted it
 
 
+_ACTIVE_STATES = tuple(sorted(s.value for s in JOB_ACTIVE))
+
+
 def active_jobs(test_id: int, site_id: int | None = None) -> list[ActiveJob]:
-    """Jobs of a test (optionally one site) that have not reached a final state."""
-    query = Job.select(*_ACTIVE_COLUMNS).where(
-        Job.test == test_id, Job.state.not_in([s.value for s in JOB_FINAL]))
+    """Jobs of a test (optionally one site) that have not reached a final state.
+
+    Read as plain rows (the columns need no conversion): the submit agent reads every
+    active job of every site each iteration, and peewee's per-row work was a third of
+    its time at 100,000 running jobs. The states are listed, not excluded, so that the
+    (test, state, site) index finds them without passing the test's ended jobs."""
+    p = database.param
+    columns = ", ".join(f'"{field.column_name}"' for field in _ACTIVE_COLUMNS)
+    sql = (f'SELECT {columns} FROM "job" WHERE "test_id" = {p} '
+           f'AND "state" IN ({", ".join([p] * len(_ACTIVE_STATES))})')
+    params = [test_id, *_ACTIVE_STATES]
     if site_id is not None:
-        query = query.where(Job.site == site_id)
-    return [ActiveJob(*row) for row in query.tuples()]
+        sql += f' AND "site_id" = {p}'
+        params.append(site_id)
+    return [ActiveJob(*row) for row in database.execute_sql(sql, params)]
 
 
 def jobs_by_id(ids: list[int]) -> list[ActiveJob]:
@@ -164,7 +176,7 @@ def create_pending(test: Test, test_site: TestSite, site: Site, count: int, now:
             # The work area is readable by anyone who may read the web: the values of
             # the template's environment (tokens, passwords) stay out of it.
             shown = spec.__dict__ | {"environment": sorted(spec.environment)}
-            workarea.write_json(os.path.join(folder, workarea.SPEC_FILE), shown)
+            workarea.write_new_json(os.path.join(folder, workarea.SPEC_FILE), shown)
         except OSError as error:  # a full or read-only work area: this job fails, saying why
             unwritten.append((spec, f"cannot write the job folder: {error.strerror or error}"))
             continue

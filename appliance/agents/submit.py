@@ -24,6 +24,7 @@ from appliance import credentials, sitecheck, workarea
 from appliance.agents import jobbook, load, siteworkers
 from appliance.agents.jobbook import ActiveJob
 from appliance.agents.lease import Lease, LeaseLost, still_held
+from appliance.agents.pacing import Pace
 from appliance.agents.runner import Heartbeat
 from appliance.agents.siteworkers import SiteWorkers
 from appliance.agents.spaceguard import SpaceGuard
@@ -79,6 +80,8 @@ class SubmitAgent:
         self._saying = threading.Lock()  # site threads may find a test lost at once
         self._workers = SiteWorkers(patience=config.backend_timeout)
         self._tasks: dict[int, list] = {}  # test id: this iteration's site tasks
+        self._pace = Pace()
+        self._iteration = 0  # turns the order in which sites are served
 
     # -- the loop ---------------------------------------------------------
 
@@ -92,6 +95,8 @@ class SubmitAgent:
         concludes from the tasks that finished.
         """
         self._busy = False
+        self._iteration += 1
+        self._pace.start_iteration()
         self.space.check()
         # A list, not an open cursor: with SQLite an open read makes every write of
         # this iteration fail ("database is locked") once another process commits.
@@ -235,7 +240,10 @@ class SubmitAgent:
             self._start(test, now)
         ending = now >= test.end_at
         tasks = []
-        for test_site, site in self._sites_of(test):
+        sites = self._sites_of(test)
+        # A rotating order: when the submit budget runs out, other sites come first next.
+        turn = self._iteration % len(sites) if sites else 0
+        for test_site, site in sites[turn:] + sites[:turn]:
             if ending:
                 tasks.append(self._on_site(site, (test.id, site.id, "end"), self._kill_the_rest,
                                            test, site, None, "still active at the end of the "
@@ -356,11 +364,16 @@ class SubmitAgent:
         if refused:  # said once in the test's log; no job is made to fail for it
             self._note_once(test, site, f"site {site.name}: no jobs sent: {refused}")
             return False
-        count = load.jobs_to_submit(test_site.max_running, test_site.min_queue_depth,
-                                    test_site.resubmit, test_site.job_cap, len(jobs),
-                                    test_site.jobs_created, self.config.submit_batch)
+        wanted = load.jobs_to_submit(test_site.max_running, test_site.min_queue_depth,
+                                     test_site.resubmit, test_site.job_cap, len(jobs),
+                                     test_site.jobs_created, self.config.submit_batch)
+        count = self._pace.allowed(wanted, self.config.poll_interval or backend.poll_interval)
+        if count < wanted:
+            self._busy = True  # the rest next iteration, right after this one
         if count:
+            began = time.monotonic()
             self._submit(test, test_site, site, backend, count, now)
+            self._pace.spent(count, time.monotonic() - began)
             self._site_load[key] = len(jobs) + count
             self._next_poll.setdefault(key, now + backend.poll_interval)
         return False
@@ -485,15 +498,19 @@ class SubmitAgent:
             if timed_out(error):
                 raise  # the site is backed off (_serve_site_guarded)
             return jobs
+        # JobState is a str enum: a state compares equal to its value (no .value, no
+        # JobState(...) per job: at 100,000 jobs an iteration, those lookups added up).
         changes = [(at_backend[bid], status) for bid, status in statuses.items()
-                   if bid in at_backend and status.state.value != at_backend[bid].state
+                   if bid in at_backend and status.state != at_backend[bid].state
                    and not self._unseen_here(at_backend[bid], status)]
         jobbook.record_statuses(changes, now, test.metrics_file, lease)
         for job, status in changes:
             job.state = status.state.value
             if status.state is JobState.RUNNING and job.started_at is None:
                 job.started_at = status.started_at or now
-        return [j for j in jobs if JobState(j.state) in JOB_ACTIVE]
+        if not changes:
+            return jobs
+        return [j for j in jobs if j.state in JOB_ACTIVE]
 
     def _unseen_here(self, job: ActiveJob, status) -> bool:
         """A job of another node (a test taken over) that this node's backend has no
@@ -557,10 +574,14 @@ class SubmitAgent:
         """Running jobs past the test's timeout fail; jobs of another node this one
         cannot see are given up as lost once theirs has passed (their node did not
         report, nor did a status file appear)."""
-        expired = [j for j in jobs if j.state == JobState.RUNNING.value and j.started_at
-                   and now - j.started_at > test.timeout and j.id not in self._unseen]
+        since = now - test.timeout  # a job that started before this is past its timeout
+        expired = [j for j in jobs if j.started_at and j.started_at < since
+                   and j.state == JobState.RUNNING and j.id not in self._unseen]
         unseen = [j for j in jobs if j.id in self._unseen
-                  and now - (j.started_at or j.submitted_at or j.created_at) > test.timeout]
+                  and (j.started_at or j.submitted_at or j.created_at) < since] \
+            if self._unseen else []
+        if not expired and not unseen:
+            return jobs
         lease = Lease.of(test)
         if expired:
             self._end(backend, expired, JobState.FAILED, f"timeout after {test.timeout} s", now,

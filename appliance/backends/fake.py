@@ -55,6 +55,7 @@ class FakeBackend(Backend):
         super().__init__(settings, host)
         self.poll_interval = self.settings["poll_interval"]
         self._killed: set[str] = set()
+        self._plans: dict[str, tuple[float, float]] = {}  # backend id: (start, end)
         self._random = random.Random()
 
     @classmethod
@@ -87,8 +88,12 @@ class FakeBackend(Backend):
         if self._random.random() < self.settings["fail_poll"]:
             raise BackendError("simulated poll failure")
         now = time.time()
-        return {backend_id: self._status(backend_id, now) for backend_id in jobs
-                if backend_id not in self._killed}
+        statuses = {backend_id: self._status(backend_id, now) for backend_id in jobs
+                    if backend_id not in self._killed}
+        for backend_id, status in statuses.items():
+            if status.state not in (JobState.QUEUED, JobState.RUNNING):
+                self._plans.pop(backend_id, None)  # reported: not asked about again
+        return statuses
 
     def kill(self, jobs: Mapping[str, str]) -> None:
         if self._random.random() < self.settings["fail_kill"]:
@@ -98,16 +103,28 @@ class FakeBackend(Backend):
     def check(self) -> str:
         return "simulated site (fake backend)"
 
+    def _plan(self, backend_id: str) -> tuple[float, float]:
+        """(start, end) of a simulated job, worked out once from its id (a hash per job
+        per poll was most of a poll's cost at 100,000 jobs); ValueError for no fake id."""
+        plan = self._plans.get(backend_id)
+        if plan is None:
+            try:
+                submitted = float(backend_id.rsplit("-", 1)[1])
+            except IndexError:
+                raise ValueError(backend_id) from None
+            settings = self.settings
+            started = submitted + settings["queue_seconds"]
+            longest = settings["run_seconds_max"] or settings["run_seconds"]
+            plan = self._plans[backend_id] = (started, started + settings["run_seconds"] + (
+                longest - settings["run_seconds"]) * _fraction(backend_id))
+        return plan
+
     def _status(self, backend_id: str, now: float) -> JobStatus:
         try:
-            submitted = float(backend_id.rsplit("-", 1)[1])
-        except (IndexError, ValueError):
+            started, ended = self._plan(backend_id)
+        except ValueError:
             return JobStatus(JobState.LOST, ended_at=now, reason=f"not a fake job id: {backend_id}")
-        draw = _fraction(backend_id)
         settings = self.settings
-        started = submitted + settings["queue_seconds"]
-        longest = settings["run_seconds_max"] or settings["run_seconds"]
-        ended = started + settings["run_seconds"] + (longest - settings["run_seconds"]) * draw
         if now < started:
             return JobStatus(JobState.QUEUED)
         if now < ended:
