@@ -53,6 +53,8 @@ class ActiveJob:
 
 
 _ACTIVE_STATES = tuple(sorted(s.value for s in JOB_ACTIVE))
+_ACTIVE_SELECT = "SELECT " + ", ".join(f'"{f.column_name}"' for f in _ACTIVE_COLUMNS) \
+    + ' FROM "job"'
 
 
 def active_jobs(test_id: int, site_id: int | None = None) -> list[ActiveJob]:
@@ -63,8 +65,7 @@ def active_jobs(test_id: int, site_id: int | None = None) -> list[ActiveJob]:
     its time at 100,000 running jobs. The states are listed, not excluded, so that the
     (test, state, site) index finds them without passing the test's ended jobs."""
     p = database.param
-    columns = ", ".join(f'"{field.column_name}"' for field in _ACTIVE_COLUMNS)
-    sql = (f'SELECT {columns} FROM "job" WHERE "test_id" = {p} '
+    sql = (f'{_ACTIVE_SELECT} WHERE "test_id" = {p} '
            f'AND "state" IN ({", ".join([p] * len(_ACTIVE_STATES))})')
     params = [test_id, *_ACTIVE_STATES]
     if site_id is not None:

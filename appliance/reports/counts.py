@@ -9,6 +9,7 @@ import numpy as np
 import peewee as pw
 
 from appliance.models import Job
+from appliance.reports.jobscan import STATES
 from appliance.states import JobState
 
 _COUNT_COLUMNS = {
@@ -31,8 +32,6 @@ def add_efficiency(counts: dict) -> dict:
 def counts_of_scan(scan) -> dict[int, dict]:
     """{site id: counts} of a test's jobs as appliance/reports/jobscan.py read them
     (the summary's heavy part has them already: no second pass)."""
-    from appliance.reports.jobscan import STATES
-
     states = scan.states()
     known = states >= 0  # -1: a state no JobState names (none is ever written)
     numbers = np.bincount(scan.sites()[known] * len(STATES) + states[known])

@@ -12,7 +12,6 @@ MOMENTS = 16   # points of the jobs-by-state-over-time plot
 MAX_METRICS = 6  # metric plots on one page
 
 OVER_TIME_STATES = ("queued", "running", "completed", "failed")
-_CODE = {state: jobscan.STATES.index(state.value) for state in JobState}
 
 
 def states_over_time(test_id: int, start: float, end: float, now: float,
@@ -34,8 +33,8 @@ def states_over_time(test_id: int, start: float, end: float, now: float,
     submitted, started, ended = (np.ceil((scan.column(c) - start) / width) - 1
                                  for c in (jobscan.SUBMITTED, jobscan.STARTED, jobscan.ENDED))
     states = scan.states()
-    completed = states == _CODE[JobState.COMPLETED]
-    failed = (states == _CODE[JobState.FAILED]) | (states == _CODE[JobState.LOST])
+    completed = states == jobscan.CODE[JobState.COMPLETED]
+    failed = (states == jobscan.CODE[JobState.FAILED]) | (states == jobscan.CODE[JobState.LOST])
     counts: dict[str, list[int]] = {state: [] for state in OVER_TIME_STATES}
     for moment in range(MOMENTS):  # NaN (no such time) is never at or before a moment
         done = ended <= moment

@@ -32,7 +32,8 @@ from appliance.states import JobState
 
 BLOCK = 4096  # job ids per block
 STATES = tuple(state.value for state in JobState)  # a state's code is its index here
-FINAL_CODES = tuple(STATES.index(state.value) for state in
+CODE = {state: STATES.index(state.value) for state in JobState}
+FINAL_CODES = tuple(CODE[state] for state in
                     (JobState.COMPLETED, JobState.FAILED, JobState.KILLED, JobState.LOST))
 SITE, STATE, SUBMITTED, STARTED, ENDED, WALL = range(6)  # the columns of Scan.rows
 
@@ -164,14 +165,21 @@ def _updated(old: _Block, fingerprint: tuple, bounds: tuple) -> _Block | None:
     if not _adds_up(rows, fingerprint):
         return None
     newly = again_ids[np.isin(again_rows[:, STATE], FINAL_CODES)]
-    metrics = {key: list(value) for key, value in old.metrics.items()}
+    metrics = _added({}, old.metrics)
     if len(newly):
         listed = ", ".join(map(str, newly.tolist()))
-        for key, (total, count) in _metric_sums(f"j.id IN ({listed})", ()).items():
-            entry = metrics.setdefault(key, [0.0, 0])
-            entry[0] += total
-            entry[1] += count
+        _added(metrics, _metric_sums(f"j.id IN ({listed})", ()))
     return _Block(fingerprint, ids, rows, metrics)
+
+
+def _added(into: dict[tuple[int, str], list], sums: dict[tuple[int, str], list]) -> dict:
+    """`into` with each [sum, jobs] of `sums` added to its key's (new lists: a kept
+    block's own sums are never changed)."""
+    for key, (total, count) in sums.items():
+        entry = into.setdefault(key, [0.0, 0])
+        entry[0] += total
+        entry[1] += count
+    return into
 
 
 def _adds_up(rows: np.ndarray, fingerprint: tuple) -> bool:
@@ -207,8 +215,5 @@ def _joined(blocks: dict[int, _Block]) -> Scan:
     rows = np.concatenate([b.rows[:, :6] for b in ordered]) if ordered else np.empty((0, 6))
     sums: dict[tuple[int, str], list] = {}
     for block in ordered:
-        for key, (total, count) in block.metrics.items():
-            entry = sums.setdefault(key, [0.0, 0])
-            entry[0] += total
-            entry[1] += count
+        _added(sums, block.metrics)
     return Scan(rows, sums)

@@ -1,4 +1,6 @@
-"""Aggregates for the pages, computed by the database (one query each, not per row)."""
+"""Aggregates for the pages: computed by the database (one query each, not per row), or
+counted with numpy over a test's jobs as appliance/reports/jobscan.py reads them (the
+wall times, the efficiency over time)."""
 from __future__ import annotations
 
 import numpy as np
@@ -93,9 +95,8 @@ def efficiency_over_time(test_id: int, start: float, end: float,
     scan = jobscan.read(test_id) if scan is None else scan
     width = max(1.0, (end - start) / SLICES)
     states, ended = scan.states(), scan.column(jobscan.ENDED)
-    good = states == jobscan.STATES.index(JobState.COMPLETED.value)
-    counted = (good | (states == jobscan.STATES.index(JobState.FAILED.value))) \
-        & ~np.isnan(ended)
+    good = states == jobscan.CODE[JobState.COMPLETED]
+    counted = (good | (states == jobscan.CODE[JobState.FAILED])) & ~np.isnan(ended)
     pieces = np.floor((ended[counted] - start) / width).astype(np.int64)
     good, sites = good[counted], scan.sites()[counted]
     names = dict(Site.select(Site.id, Site.name).tuples())
