@@ -74,6 +74,16 @@ def active_jobs(test_id: int, site_id: int | None = None) -> list[ActiveJob]:
     return [ActiveJob(*row) for row in database.execute_sql(sql, params)]
 
 
+def active_fingerprint(test_id: int, site_id: int) -> tuple[int, int]:
+    """(count, sum of ids) of a site's active jobs of a test: one pass over the
+    (test, state, site) index, no rows sent (appliance/agents/keptjobs.py)."""
+    p = database.param
+    sql = (f'SELECT COUNT(*), COALESCE(SUM("id"), 0) FROM "job" WHERE "test_id" = {p} '
+           f'AND "state" IN ({", ".join([p] * len(_ACTIVE_STATES))}) AND "site_id" = {p}')
+    count, total = database.execute_sql(sql, [test_id, *_ACTIVE_STATES, site_id]).fetchone()
+    return int(count), int(total)  # PostgreSQL sums bigints as numeric
+
+
 def jobs_by_id(ids: list[int]) -> list[ActiveJob]:
     if not ids:
         return []
@@ -237,29 +247,35 @@ def record_submitted(submitted: list[tuple[int, str, str, float]], running: bool
 
 
 def record_statuses(changes: list[tuple[ActiveJob, JobStatus]], now: float,
-                    metrics_file: str, lease: Lease | None = None) -> int:
-    """Apply what polls learnt; returns how many rows changed. The daily rollups
-    of the jobs that became final are updated in the same transaction."""
-    changed, finished = 0, []
+                    metrics_file: str, lease: Lease | None = None) -> set[int]:
+    """Apply what polls learnt; returns the ids whose row refused the change (its
+    state was decided by someone else). The daily rollups of the jobs that became
+    final are updated in the same transaction."""
+    refused, finished = set(), []
     if not changes:
-        return changed
+        return refused
     with _transaction():
         hold(lease)
         for job, status in changes:
-            moved = _apply(job, status, now, metrics_file)
-            changed += moved
-            if moved and status.state in JOB_FINAL:
+            if status.state.value == job.state:
+                continue  # nothing to change
+            if not _apply(job, status, now, metrics_file):
+                refused.add(job.id)
+            elif status.state in JOB_FINAL:
                 finished.append(job.id)
         rollups.add_finished(finished)
-    return changed
+    return refused
 
 
-def _apply(job: ActiveJob, status: JobStatus, now: float, metrics_file: str) -> int:
-    target = status.state
-    if target.value == job.state:
-        return 0
+def _apply(job: ActiveJob, status: JobStatus, now: float, metrics_file: str) -> bool:
+    """One guarded write; `job` then holds what was written (its state, its start),
+    as the agent keeps it for the next iteration (appliance/agents/keptjobs.py)."""
     values = _final_values(job, status, now, metrics_file)
-    return guarded_update(job.id, values, [s.value for s in job_sources(target)])
+    if not guarded_update(job.id, values, [s.value for s in job_sources(status.state)]):
+        return False
+    job.state = values["state"]
+    job.started_at = values.get("started_at", job.started_at)
+    return True
 
 
 def _final_values(job: ActiveJob, status: JobStatus, now: float, metrics_file: str) -> dict:

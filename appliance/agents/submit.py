@@ -23,6 +23,7 @@ import peewee
 from appliance import credentials, sitecheck, workarea
 from appliance.agents import jobbook, load, siteworkers
 from appliance.agents.jobbook import ActiveJob
+from appliance.agents.keptjobs import KeptJobs
 from appliance.agents.lease import Lease, LeaseLost, still_held
 from appliance.agents.pacing import Pace
 from appliance.agents.runner import Heartbeat
@@ -81,6 +82,7 @@ class SubmitAgent:
         self._workers = SiteWorkers(patience=config.backend_timeout)
         self._tasks: dict[int, list] = {}  # test id: this iteration's site tasks
         self._pace = Pace()
+        self._kept = KeptJobs()  # active jobs per (test, site), checked against the database
         self._iteration = 0  # turns the order in which sites are served
 
     # -- the loop ---------------------------------------------------------
@@ -212,6 +214,7 @@ class SubmitAgent:
         self._next_poll = {k: v for k, v in self._next_poll.items() if k[0] in test_ids}
         self._noted = {key for key in self._noted if key[0] in test_ids}
         self._site_load = {k: v for k, v in self._site_load.items() if k[0] in test_ids}
+        self._kept.forget_all_but(test_ids)
 
     def load(self) -> int:
         return self._load
@@ -340,14 +343,16 @@ class SubmitAgent:
         except SettingsError as error:
             self._note_once(test, site, f"site {site.name} unusable: {error}")
             return True
-        jobs = jobbook.active_jobs(test.id, site.id)
+        lease = Lease.of(test)
+        jobs = self._kept.active(lease, site.id)
         jobs = self._adopt_interrupted(test, backend, jobs, now)
         key = (test.id, site.id)
         if now >= self._next_poll.get(key, 0.0):
-            jobs = self._poll(test, backend, jobs, now, Lease.of(test))
+            jobs = self._poll(test, backend, jobs, now, lease)
             self._next_poll[key] = now + (self.config.poll_interval or backend.poll_interval)
         jobs = self._enforce_timeout(test, backend, jobs, now)
         self._site_load[key] = len(jobs)
+        self._kept.keep(lease, site.id, jobs)  # what this iteration's writes left active
         finished = load.site_done(test_site.max_running, test_site.min_queue_depth,
                                   test_site.resubmit, test_site.job_cap, test_site.jobs_created)
         if finished:
@@ -372,22 +377,29 @@ class SubmitAgent:
             self._busy = True  # the rest next iteration, right after this one
         if count:
             began = time.monotonic()
-            self._submit(test, test_site, site, backend, count, now)
+            made = self._submit(test, test_site, site, backend, count, now)
             self._pace.spent(count, time.monotonic() - began)
             self._site_load[key] = len(jobs) + count
+            # The new jobs as the database holds them (submitted, or left pending by
+            # a backend that did not answer; failed ones are not active).
+            jobs = jobs + [j for j in jobbook.jobs_by_id(made) if j.state in JOB_ACTIVE]
+            self._kept.keep(lease, site.id, jobs)
             self._next_poll.setdefault(key, now + backend.poll_interval)
         return False
 
-    def _submit(self, test, test_site, site, backend: Backend, count: int, now: float) -> None:
+    def _submit(self, test, test_site, site, backend: Backend, count: int,
+                now: float) -> list[int]:
+        """Make, submit and record up to `count` jobs; the ids of those made."""
         try:  # the site's credential file, where the template asks for it
             environment = credentials.payload_environment(
                 test.environment, credentials.site_credential(site), self.config.secrets_dir)
         except credentials.CredentialError as error:
             self._note_once(test, site, f"site {site.name}: no jobs sent: {error}")
-            return
+            return []
         lease = Lease.of(test)
         specs, failed = jobbook.create_pending(test, test_site, site, count, now, self.host,
                                                self.config.work_dir, lease)
+        made = [spec.job_id for spec in specs] + [spec.job_id for spec, _ in failed]
         if environment is not test.environment:
             specs = [dataclasses.replace(spec, environment=environment) for spec in specs]
         submitted, unanswered = [], None
@@ -422,6 +434,7 @@ class SubmitAgent:
             raise unanswered  # the site is backed off (_serve_site_guarded)
         if len(submitted) == count == self.config.submit_batch:
             self._busy = True  # more may be wanted at once
+        return made
 
     @staticmethod
     def _submit_batch(backend: Backend, specs: list, submitted: list,
@@ -445,7 +458,8 @@ class SubmitAgent:
                            now: float) -> list[ActiveJob]:
         """Pending jobs with no backend id were being submitted when an agent died (or
         was cut off from the database: then it may still hand them over, or has)."""
-        interrupted = [j for j in jobs if j.state == JobState.PENDING.value and not j.backend_id]
+        pending = JobState.PENDING.value  # once: an enum's .value per job added up
+        interrupted = [j for j in jobs if not j.backend_id and j.state == pending]
         if not interrupted:
             return jobs
         lease = Lease.of(test)
@@ -503,13 +517,13 @@ class SubmitAgent:
         changes = [(at_backend[bid], status) for bid, status in statuses.items()
                    if bid in at_backend and status.state != at_backend[bid].state
                    and not self._unseen_here(at_backend[bid], status)]
-        jobbook.record_statuses(changes, now, test.metrics_file, lease)
-        for job, status in changes:
-            job.state = status.state.value
-            if status.state is JobState.RUNNING and job.started_at is None:
-                job.started_at = status.started_at or now
+        refused = jobbook.record_statuses(changes, now, test.metrics_file, lease)
         if not changes:
             return jobs
+        if refused:  # decided by someone else meanwhile: as the database has them now
+            truth = {j.id: j for j in jobbook.jobs_by_id(sorted(refused))}
+            jobs = [truth.get(j.id) if j.id in refused else j for j in jobs]
+            jobs = [j for j in jobs if j is not None]
         return [j for j in jobs if j.state in JOB_ACTIVE]
 
     def _unseen_here(self, job: ActiveJob, status) -> bool:
