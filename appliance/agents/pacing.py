@@ -10,7 +10,8 @@ iteration makes jobs until one poll interval (`cycle`) has passed since it began
 for at least MIN_SHARE of one however long the polls took (the load is kept, more
 slowly, when polling alone fills the interval). The cost per job is learnt from the
 submissions (a moving average), so a submission is cut to what fits, on any backend;
-the sites are served in a rotating order, so that the same ones are not always last.
+after a cut the submit agent turns the order of its sites, so that the same ones are
+not always last.
 """
 from __future__ import annotations
 

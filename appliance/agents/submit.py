@@ -83,7 +83,12 @@ class SubmitAgent:
         self._tasks: dict[int, list] = {}  # test id: this iteration's site tasks
         self._pace = Pace()
         self._kept = KeptJobs()  # active jobs per (test, site), checked against the database
-        self._iteration = 0  # turns the order in which sites are served
+        # The order in which sites are served turns only after an iteration cut a
+        # submission short (the next sites come first then); otherwise it stays, so
+        # that each site is polled at the same point of every iteration, one poll
+        # interval apart (a turning order added up to an iteration's length).
+        self._turn = 0
+        self._cut = False
 
     # -- the loop ---------------------------------------------------------
 
@@ -97,7 +102,9 @@ class SubmitAgent:
         concludes from the tasks that finished.
         """
         self._busy = False
-        self._iteration += 1
+        began = time.monotonic()
+        if self._cut:
+            self._turn, self._cut = self._turn + 1, False
         self._pace.start_iteration()
         self.space.check()
         # A list, not an open cursor: with SQLite an open read makes every write of
@@ -125,7 +132,7 @@ class SubmitAgent:
         self._check_sites_in_background(now)
         self._load = sum(list(self._site_load.values()))
         self.problem = self._problem()
-        return 0.0 if self._busy else self._wait(now)
+        return 0.0 if self._busy else self._wait(now, time.monotonic() - began)
 
     def _guarded(self, what: str, function, *args):
         try:
@@ -227,8 +234,10 @@ class SubmitAgent:
         for _, backend in self._backends.values():
             backend.close()
 
-    def _wait(self, now: float) -> float:
-        upcoming = [when - now for when in self._next_poll.values()]
+    def _wait(self, now: float, elapsed: float) -> float:
+        """Until the next poll is due, counted from the iteration's start (`now`): an
+        iteration's own length is not added to every site's poll interval."""
+        upcoming = [when - now - elapsed for when in self._next_poll.values()]
         return max(0.05, min(upcoming + [self.config.submit_interval]))
 
     # -- one test ---------------------------------------------------------
@@ -245,7 +254,7 @@ class SubmitAgent:
         tasks = []
         sites = self._sites_of(test)
         # A rotating order: when the submit budget runs out, other sites come first next.
-        turn = self._iteration % len(sites) if sites else 0
+        turn = self._turn % len(sites) if sites else 0
         for test_site, site in sites[turn:] + sites[:turn]:
             if ending:
                 tasks.append(self._on_site(site, (test.id, site.id, "end"), self._kill_the_rest,
@@ -374,7 +383,7 @@ class SubmitAgent:
                                      test_site.jobs_created, self.config.submit_batch)
         count = self._pace.allowed(wanted, self.config.poll_interval or backend.poll_interval)
         if count < wanted:
-            self._busy = True  # the rest next iteration, right after this one
+            self._busy = self._cut = True  # the rest next iteration, right after this one
         if count:
             began = time.monotonic()
             made = self._submit(test, test_site, site, backend, count, now)

@@ -198,3 +198,41 @@ def test_an_ended_test_leaves_no_timers_behind(agent):
     assert agent.loop_once(T0 + 0.1) > 0.5
     agent.loop_once(test.end_at)
     assert agent.loop_once(test.end_at + 1) == agent.config.submit_interval
+
+
+def test_the_wait_to_the_next_poll_counts_the_iterations_own_length(agent, monkeypatch):
+    """A site polled every second is polled every second, not every second plus
+    however long an iteration took (at 100,000 jobs that was half a second more)."""
+    from appliance.backends.fake import FakeBackend
+    _test(agent, sites=1, run_seconds=3600)
+    agent.loop_once(T0)  # submits; the first poll is due at T0 + 1
+    real = FakeBackend.poll
+
+    def slow(self, jobs):
+        time.sleep(0.4)
+        return real(self, jobs)
+    monkeypatch.setattr(FakeBackend, "poll", slow)
+    wait = agent.loop_once(T0 + 1)  # polls for 0.4 s; the next poll is due at T0 + 2
+    assert 0.3 < wait <= 0.62
+
+
+def test_sites_keep_their_order_until_a_submission_is_cut_short(agent, monkeypatch):
+    """Each site polled at the same point of every iteration; after the pace cut one
+    short, the next iteration begins with the next site."""
+    _test(agent, sites=3, run_seconds=0)
+    served = []
+    real = SubmitAgent._serve_site
+
+    def noting(self, test, test_site, site, now):
+        served.append(site.id)
+        return real(self, test, test_site, site, now)
+    monkeypatch.setattr(SubmitAgent, "_serve_site", noting)
+    for step in range(3):
+        agent.loop_once(T0 + 5 * step)
+    first = served[:3]
+    assert served == first * 3, "no cut: the same order"
+    served.clear()
+    monkeypatch.setattr(agent._pace, "allowed", lambda wanted, cycle: min(wanted, 1))
+    agent.loop_once(T0 + 20)  # every site gets one of its three jobs: cut
+    agent.loop_once(T0 + 25)
+    assert served == first + first[1:] + first[:1]
