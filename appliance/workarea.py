@@ -43,8 +43,12 @@ def write_new_json(path: str, data: dict) -> None:
     reader may see it half written for a moment; nothing reads it but people (the log
     browser). (A folder left by an earlier database of the same work area is
     overwritten, as before.)"""
+    # A key per line, each value in one piece by the C encoder: json.dump with an
+    # indent runs the pure-Python encoder and writes a piece at a time.
+    lines = [f" {json.dumps(str(key))}: {json.dumps(data[key], sort_keys=True, default=str)}"
+             for key in sorted(data)]
     with open(path, "w") as handle:
-        json.dump(data, handle, indent=1, sort_keys=True, default=str)
+        handle.write("{\n" + ",\n".join(lines) + "\n}\n" if lines else "{}\n")
 
 
 def read_metrics(path: str) -> tuple[dict | None, str | None]:

@@ -50,6 +50,12 @@ class Instance:
                                                 env=dict(self.environ, HC_HOSTNAME="bench"))
         return self.processes[role].pid
 
+    def cpu_seconds(self, role) -> float:
+        """User and system CPU the role's process has used so far."""
+        with open(f"/proc/{self.processes[role].pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_mb(self, role) -> float:
         with open(f"/proc/{self.processes[role].pid}/status") as handle:
             for line in handle:
@@ -77,7 +83,12 @@ def setup(instance: Instance, backend: str, sites: int, settings: list[str], loa
 
 
 def local(args) -> None:
-    instance = Instance({"HC_POLL_INTERVAL": "0.05"})
+    extra = {"HC_POLL_INTERVAL": "0.05"}
+    work = None
+    if args.work_dir:  # e.g. a tmpfs: the agent's own cost without this disk's
+        work = tempfile.mkdtemp(prefix="hc-bench-work-", dir=args.work_dir)
+        extra["HC_WORK_DIR"] = work
+    instance = Instance(extra)
     try:
         per_site = args.n // args.sites
         setup(instance, "local", args.sites, [], {"max_running": args.in_flight // args.sites,
@@ -86,29 +97,50 @@ def local(args) -> None:
         instance.start("server")
         instance.start("submit")
         instance.hc("test", "create", "bench", "--approve")
+        while not Job.select().exists():
+            time.sleep(0.01)
+        cpu_before = instance.cpu_seconds("submit")
         while Job.select().where(Job.state.in_(FINAL)).count() < total:
             time.sleep(0.02)
         done = time.time()
+        cpu = instance.cpu_seconds("submit") - cpu_before
         first = Job.select(Job.submitted_at).order_by(Job.submitted_at).limit(1).scalar()
         rss = instance.peak_rss_mb("submit")
         elapsed = done - first
         writes = 3 * total  # pending insert, submitted/running update, final update
         states = dict(Job.select(Job.state, fn.COUNT(Job.id)).group_by(Job.state).tuples())
-        print(f"local backend: {total} jobs, {args.sites} sites, {args.in_flight} in flight")
+        print(f"local backend: {total} jobs, {args.sites} sites, {args.in_flight} in flight, "
+              f"work area on {_filesystem(work or instance.root)}")
         print(f"  jobs/s (first submit -> last completion recorded): {total / elapsed:.0f}"
               f"  ({elapsed:.2f} s)")
         print(f"  submit agent peak RSS: {rss:.1f} MB")
+        print(f"  submit agent CPU per job: {1000 * cpu / total:.2f} ms (user and system, "
+              f"from its first job row to the last completion)")
         print(f"  job row writes/s: {writes / elapsed:.0f}")
         print(f"  final states: {states}")
         raw = raw_spawn_rate(total, args.in_flight)
         print(f"  raw cost: spawning and reaping {total} `/bin/sh -c true` at most "
               f"{args.in_flight} at a time: {raw:.0f}/s (the agent reaches "
               f"{100 * total / elapsed / raw:.0f}% of it)")
-        alone = wrapper_rate(total, args.in_flight)
+        alone = wrapper_rate(total, args.in_flight, work)
         print(f"  the job wrapper alone (no agent, no database) running `true` the same way: "
               f"{alone:.0f}/s (the agent reaches {100 * total / elapsed / alone:.0f}% of it)")
     finally:
         instance.close()
+        if work:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _filesystem(path: str) -> str:
+    """The type of the file system holding `path` (its creates cost what they cost)."""
+    found, best = "?", ""
+    with open("/proc/self/mounts") as handle:
+        for line in handle:
+            _, point, kind = line.split()[:3]
+            inside = path == point or path.startswith(point.rstrip("/") + "/")
+            if inside and len(point) > len(best):
+                found, best = f"{kind} ({point})", point
+    return found
 
 
 def raw_spawn_rate(count: int, in_flight: int) -> float:
@@ -123,12 +155,12 @@ def raw_spawn_rate(count: int, in_flight: int) -> float:
     return count / (time.time() - started)
 
 
-def wrapper_rate(count: int, in_flight: int) -> float:
+def wrapper_rate(count: int, in_flight: int, where: str | None = None) -> float:
     """Jobs/s of the local backend's wrapper by itself: what any agent's rate is bounded
     by on this machine (it writes the pid, output and status files a restart needs)."""
     from appliance.backends.local import SHELL, WRAPPER
 
-    root = tempfile.mkdtemp(prefix="hc-bench-wrapper-")
+    root = tempfile.mkdtemp(prefix="hc-bench-wrapper-", dir=where)
     folders = [os.path.join(root, f"job-{n}") for n in range(count)]
     for folder in folders:
         os.mkdir(folder)
@@ -212,6 +244,8 @@ def main() -> None:
     one.add_argument("-n", type=int, default=2000)
     one.add_argument("--sites", type=int, default=4)
     one.add_argument("--in-flight", type=int, default=400)
+    one.add_argument("--work-dir", help="where the work area goes (default: beside the "
+                     "database, in a temporary folder); /dev/shm leaves out the disk")
     one.set_defaults(run=local)
     two = sub.add_parser("fake")
     two.add_argument("--running", type=int, default=10_000)

@@ -171,13 +171,12 @@ def create_pending(test: Test, test_site: TestSite, site: Site, count: int, now:
             return [], []
         test_site.jobs_created = claimed[0]
         first = claimed[0] - count + 1
-        rows = [dict(test=test.id, site=site.id, attempt=first + n, state=JobState.PENDING.value,
-                     created_at=now, submit_host=host) for n in range(count)]
-        ids = [row[0] for row in Job.insert_many(rows).returning(Job.id).tuples().execute()]
+        attempts = range(first, first + count)
+        ids = _insert_pending(test.id, site.id, attempts, now, host)
     specs, unwritten = [], []
-    for job_id, row in zip(ids, rows, strict=False):
+    for job_id, attempt in zip(ids, attempts, strict=True):
         folder = workarea.job_dir(work_dir, test.id, site.name, job_id)
-        spec = JobSpec(job_id=job_id, test_id=test.id, site=site.name, attempt=row["attempt"],
+        spec = JobSpec(job_id=job_id, test_id=test.id, site=site.name, attempt=attempt,
                        command=test.command, image=test.image, environment=test.environment,
                        timeout=test.timeout, work_dir=folder,
                        metrics_file=os.path.join(folder, test.metrics_file),
@@ -193,6 +192,27 @@ def create_pending(test: Test, test_site: TestSite, site: Site, count: int, now:
             continue
         specs.append(spec)
     return specs, unwritten
+
+
+_PENDING_ROWS = 200  # rows per INSERT: SQLite allows 32,766 parameters, 5 a row
+
+
+def _insert_pending(test_id: int, site_id: int, attempts: range, now: float,
+                    host: str) -> list[int]:
+    """INSERT pending job rows RETURNING their ids, in attempt order: plain SQL, as
+    built by the query builder it cost a fifth of making a local job."""
+    mark, pending = database.param, JobState.PENDING.value
+    ids = []
+    for start in range(0, len(attempts), _PENDING_ROWS):
+        part = attempts[start:start + _PENDING_ROWS]
+        values = ", ".join([f"({mark}, {mark}, {mark}, '{pending}', {mark}, {mark})"] * len(part))
+        params = [value for attempt in part for value in (test_id, site_id, attempt, now, host)]
+        cursor = database.execute_sql(
+            'INSERT INTO "job" ("test_id", "site_id", "attempt", "state", "created_at", '
+            f'"submit_host") VALUES {values} RETURNING "attempt", "id"', params)
+        # Neither database promises RETURNING's order: each id goes with its attempt.
+        ids += [job_id for _, job_id in sorted(cursor.fetchall())]
+    return ids
 
 
 def guarded_update(job_id: int, values: dict, sources: list[str]) -> int:

@@ -238,7 +238,7 @@ class SubmitAgent:
         """Until the next poll is due, counted from the iteration's start (`now`): an
         iteration's own length is not added to every site's poll interval."""
         upcoming = [when - now - elapsed for when in self._next_poll.values()]
-        return max(0.05, min(upcoming + [self.config.submit_interval]))
+        return max(0.01, min(upcoming + [self.config.submit_interval]))
 
     # -- one test ---------------------------------------------------------
 
