@@ -10,9 +10,10 @@ The database stays the truth: a kept list is used only while
   the list's own: a job that became final, or appeared, behind the agent's back
   shows up there, and the rows are read again.
 
-The agent hands back the list it ends an iteration with (what its own guarded writes
-left active, plus the jobs it just made, read by id); an iteration whose writes were
-refused in part (someone else decided a job) hands back nothing.
+The agent hands back the list it ends an iteration with: what its own guarded writes
+left active (each kept job holds what was written; a job whose write was refused,
+decided by someone else, is read again by id) and the jobs it just made, read by id.
+An iteration that fails half way hands back nothing: its site's rows are read again.
 """
 from __future__ import annotations
 

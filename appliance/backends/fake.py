@@ -107,8 +107,9 @@ class FakeBackend(Backend):
         return "simulated site (fake backend)"
 
     def _plan(self, backend_id: str) -> tuple[float, float, JobStatus]:
-        """(start, end) of a simulated job, worked out once from its id (a hash per job
-        per poll was most of a poll's cost at 100,000 jobs); ValueError for no fake id."""
+        """(start, end, running status) of a simulated job, worked out once from its id
+        (a hash per job per poll was most of a poll's cost at 100,000 jobs); ValueError
+        for no fake id."""
         plan = self._plans.get(backend_id)
         if plan is None:
             try:
