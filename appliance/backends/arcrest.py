@@ -156,6 +156,9 @@ def job_script(spec: JobSpec, metrics_name: str, payload: str | None = None) -> 
             f"{exports}{workers.SNIPPET}{payload or spec.command + chr(10)}")
 
 
+WALLTIME_MARGIN = 60  # s the CE's wall time limit adds to a test's job timeout
+
+
 def job_name(work_dir: str) -> str:
     """The name a job has at the CE: its folder's name and a hash of the folder's
     path, so that a job whose id never reached its folder is found again by name,
@@ -171,7 +174,11 @@ def xrsl(spec: JobSpec, script: str, queue: str, delegation: str | None,
     be declared, else A-REX deletes them: "/" keeps the whole session folder for
     us to fetch."""
     outputs = '("/" "")'
-    walltime = max(1, (spec.timeout + 59) // 60)
+    # With its unit: A-REX reads a bare number as seconds (a timeout of 300 s sent as
+    # "5" gave every job a Slurm limit of one minute). A little above the test's
+    # timeout, so that the agent's own timeout, which says so in the job's record,
+    # comes first; the CE's limit ends a job nobody looks after any more.
+    walltime = f"{max(1, int(spec.timeout)) + WALLTIME_MARGIN} seconds"
     # A-REX turns newlines of arguments into spaces: the script travels in base64.
     encoded = base64.b64encode(script.encode()).decode()
     unpack = f"echo {encoded} | base64 -d > {SCRIPT_FILE} && exec /bin/sh {SCRIPT_FILE}"

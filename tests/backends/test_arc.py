@@ -3,6 +3,7 @@ with a credential of the appliance's own: our proxies, our delegations, the
 agents' whole path (submit, poll, outputs and metrics back, kill, re-adoption)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -112,6 +113,24 @@ def test_a_job_whose_id_never_reached_its_folder_is_found_by_its_name(tmp_path):
     assert successor.recover(spec.work_dir) == backend_id
     assert successor.recover(never.work_dir) is None
     successor.kill({backend_id: spec.work_dir})
+
+
+def test_the_ce_limits_a_job_to_the_tests_timeout_in_seconds(tmp_path):
+    """A-REX reads xRSL's walltime as seconds: the limit it hands its batch system
+    (the job's grami file) is the timeout and a margin, never the timeout in minutes."""
+    ce = arc_ce("fork")
+    backend = make_backend("arc", ce.site_settings())
+    spec = dataclasses.replace(make_spec(tmp_path, "sleep 1"), timeout=300)
+    assert '(walltime="360 seconds")' in arcrest.xrsl(spec, "true", "fork", None, 3600)
+    backend_id = backend.submit(spec)
+    grami = os.path.join(ce.root, "var", "jobstatus", f"job.{backend_id}.grami")
+    deadline = time.monotonic() + 60
+    while not os.path.exists(grami) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    with open(grami) as handle:
+        limits = [line.strip() for line in handle if line.startswith("joboption_walltime=")]
+    assert limits == [f"joboption_walltime={300 + arcrest.WALLTIME_MARGIN}"]
+    backend.kill({backend_id: spec.work_dir})
 
 
 def test_one_delegation_serves_every_batch_until_the_proxy_changes(tmp_path):
