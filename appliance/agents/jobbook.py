@@ -84,10 +84,19 @@ def active_fingerprint(test_id: int, site_id: int) -> tuple[int, int]:
     return int(count), int(total)  # PostgreSQL sums bigints as numeric
 
 
+_BY_ID = 500  # ids per query
+
+
 def jobs_by_id(ids: list[int]) -> list[ActiveJob]:
-    if not ids:
-        return []
-    return [ActiveJob(*row) for row in Job.select(*_ACTIVE_COLUMNS).where(Job.id.in_(ids)).tuples()]
+    """The jobs of these ids (in no particular order), read like active_jobs: the
+    submit agent reads the jobs it just made this way, every iteration."""
+    found = []
+    for start in range(0, len(ids), _BY_ID):
+        part = list(ids[start:start + _BY_ID])
+        marks = ", ".join([database.param] * len(part))
+        found += [ActiveJob(*row) for row in
+                  database.execute_sql(f'{_ACTIVE_SELECT} WHERE "id" IN ({marks})', part)]
+    return found
 
 
 # Jobs given up (killed, lost) whose real outcome may still arrive: looked at again
