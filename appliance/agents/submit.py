@@ -499,7 +499,10 @@ class SubmitAgent:
         if adopted or vanished:
             log.info("re-adopted %d interrupted submissions, %d never started", len(adopted),
                      len(vanished))
-        settled = [j for j in jobs if j not in interrupted]
+        # By id: `in` on a list of jobs compares every field of every pair (10,000 jobs
+        # timing out at once would take minutes).
+        waiting = {j.id for j in interrupted}
+        settled = [j for j in jobs if j.id not in waiting]
         return settled + unsettled + jobbook.jobs_by_id([job_id for job_id, *_ in adopted])
 
     def _of_another_node(self, job: ActiveJob) -> bool:
@@ -611,7 +614,8 @@ class SubmitAgent:
                       lease)
         if unseen:
             self._give_up_unseen(unseen, f"its timeout ({test.timeout} s) passed", now, lease)
-        return [j for j in jobs if j not in expired and j not in unseen]
+        gone = {j.id for j in expired} | {j.id for j in unseen}
+        return [j for j in jobs if j.id not in gone]
 
     def _give_up_unseen(self, jobs: list[ActiveJob], why: str, now: float,
                         lease: Lease) -> None:
@@ -667,7 +671,8 @@ class SubmitAgent:
             self._of_another_node(j) and not j.backend_id)]
         if unseen:
             self._give_up_unseen(unseen, f"the test ended ({reason})", now, lease)
-        jobs = [j for j in jobs if j not in unseen]
+        given_up = {j.id for j in unseen}
+        jobs = [j for j in jobs if j.id not in given_up]
         if jobs:
             self._end(backend, jobs, JobState.KILLED, reason, now, lease)
         if final:
