@@ -277,3 +277,28 @@ def test_times_are_bounded_on_the_command_line_and_any_stored_row_is_listed(hc):
     for argv in (("test", "list"), ("test", "show", "1", "--log")):
         code, out, err = hc(*argv)
         assert code == 0 and "out of range" in out, (argv, out, err)
+
+
+class _Answers:
+    """Stands in for a throwaway instance's `exec`: replies in turn."""
+
+    def __init__(self, *replies):
+        self.replies, self.asked = list(replies), 0
+
+    def exec(self, *argv):
+        self.asked += 1
+        return self.replies.pop(0)
+
+
+def test_instance_up_asks_for_its_token_again_and_never_prints_an_empty_one():
+    from appliance.cli.instance import admin_token
+    from appliance.throwaway import InstanceError
+    late = _Answers((1, "database is locked"), (0, "# token 1 for admin\nhc_abc\n"))
+    assert admin_token(late, tries=3, pause=0) == "hc_abc" and late.asked == 2
+    silent = _Answers(*[(0, "# no token here")] * 2)  # success without a token: not one
+    with pytest.raises(InstanceError, match="no token here"):
+        admin_token(silent, tries=2, pause=0)
+    refused = _Answers(*[(2, "hc token: no user admin")] * 3)
+    with pytest.raises(InstanceError, match=r"3 tries; `hc token add` exited 2\): hc token: "
+                       "no user admin"):
+        admin_token(refused, tries=3, pause=0)
