@@ -64,24 +64,29 @@ def active_jobs(test_id: int, site_id: int | None = None) -> list[ActiveJob]:
     active job of every site each iteration, and peewee's per-row work was a third of
     its time at 100,000 running jobs. The states are listed, not excluded, so that the
     (test, state, site) index finds them without passing the test's ended jobs."""
-    p = database.param
-    sql = (f'{_ACTIVE_SELECT} WHERE "test_id" = {p} '
-           f'AND "state" IN ({", ".join([p] * len(_ACTIVE_STATES))})')
-    params = [test_id, *_ACTIVE_STATES]
-    if site_id is not None:
-        sql += f' AND "site_id" = {p}'
-        params.append(site_id)
-    return [ActiveJob(*row) for row in database.execute_sql(sql, params)]
+    where, params = _active_where(test_id, site_id)
+    return [ActiveJob(*row) for row in database.execute_sql(f"{_ACTIVE_SELECT} {where}",
+                                                            params)]
 
 
 def active_fingerprint(test_id: int, site_id: int) -> tuple[int, int]:
     """(count, sum of ids) of a site's active jobs of a test: one pass over the
     (test, state, site) index, no rows sent (appliance/agents/keptjobs.py)."""
-    p = database.param
-    sql = (f'SELECT COUNT(*), COALESCE(SUM("id"), 0) FROM "job" WHERE "test_id" = {p} '
-           f'AND "state" IN ({", ".join([p] * len(_ACTIVE_STATES))}) AND "site_id" = {p}')
-    count, total = database.execute_sql(sql, [test_id, *_ACTIVE_STATES, site_id]).fetchone()
+    where, params = _active_where(test_id, site_id)
+    count, total = database.execute_sql(
+        f'SELECT COUNT(*), COALESCE(SUM("id"), 0) FROM "job" {where}', params).fetchone()
     return int(count), int(total)  # PostgreSQL sums bigints as numeric
+
+
+def _active_where(test_id: int, site_id: int | None) -> tuple[str, list]:
+    """The WHERE clause (and its parameters) of a test's (or one site's) active jobs."""
+    p = database.param
+    where = f'WHERE "test_id" = {p} AND "state" IN ({", ".join([p] * len(_ACTIVE_STATES))})'
+    params: list = [test_id, *_ACTIVE_STATES]
+    if site_id is not None:
+        where += f' AND "site_id" = {p}'
+        params.append(site_id)
+    return where, params
 
 
 _BY_ID = 500  # ids per query

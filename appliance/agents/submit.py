@@ -535,8 +535,7 @@ class SubmitAgent:
         if refused:  # decided by someone else meanwhile: as the database has them now
             truth = {j.id: j for j in jobbook.jobs_by_id(sorted(refused))}
             jobs = [truth.get(j.id) if j.id in refused else j for j in jobs]
-            jobs = [j for j in jobs if j is not None]
-        return [j for j in jobs if j.state in JOB_ACTIVE]
+        return [j for j in jobs if j is not None and j.state in JOB_ACTIVE]
 
     def _unseen_here(self, job: ActiveJob, status) -> bool:
         """A job of another node (a test taken over) that this node's backend has no

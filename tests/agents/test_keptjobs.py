@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from appliance.agents import jobbook, keptjobs
 from appliance.agents.lease import Lease, take_over
 from appliance.agents.submit import SubmitAgent
-from appliance.db import database
 from appliance.models import Job, Test, TestSite
 from appliance.states import JobState
 from tests.factories import make_running_test, make_site, make_template
@@ -174,6 +173,5 @@ def test_the_fingerprint_of_a_list_is_the_databases(db):
     kept.keep(lease, site.id, jobs)
     assert kept.active(lease, site.id) is jobs
     kept.keep(lease, site.id, jobs)
-    database.execute_sql('UPDATE "job" SET "state" = %s WHERE "id" = %s'.replace(
-        "%s", database.param), ["failed", jobs[0].id])
+    Job.update(state="failed").where(Job.id == jobs[0].id).execute()
     assert [j.id for j in kept.active(lease, site.id)] == [j.id for j in jobs[1:]]
